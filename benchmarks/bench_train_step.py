@@ -1,0 +1,167 @@
+#!/usr/bin/env python
+"""Training-step throughput of the ResNet-32 multi-view step: keras_lt on each
+Keras backend next to a pure-PyTorch eager implementation, in one run.
+
+The step (both sides identical): V augmented views of a batch of B CIFAR images
+are concatenated (V*B images) and go through ResNet-32 -> projection head
+(64-512-128, L2-normalised) and a cosine classifier (scale 1/0.03); the loss is
+logit-adjusted cross-entropy on every view's logits plus a cosine alignment
+term between the views' projections; SGD with momentum 0.9 and L2 weight decay
+2e-4. Data are synthetic and already in memory: this measures the step alone
+(``bench_pipeline.py`` measures the input pipeline).
+
+    python benchmarks/bench_train_step.py                    # all backends, B=128, V=2
+    python benchmarks/bench_train_step.py --backends torch jax --steps 10
+
+Each backend runs in its own subprocess (a backend is fixed at import time),
+one after the other, with the same thread settings. Printed: images/s (V*B
+images per step) and the ratio keras_lt / pure PyTorch (>1 = faster).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COUNTS = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
+
+
+def synthetic(batch, views, seed=0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    xs = [rng.normal(size=(batch, 32, 32, 3)).astype("float32") for _ in range(views)]
+    y = rng.integers(0, 10, size=batch).astype("int32")
+    return xs, y
+
+
+def time_steps(step, warmup, steps, sync=lambda out: None):
+    for _ in range(warmup):
+        sync(step())
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        out = step()
+    sync(out)
+    return (time.perf_counter() - t0) / steps
+
+
+def run_torch_reference(args):
+    import numpy as np
+    import torch
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from torch_reference import ResNet32, make_step
+
+    torch.manual_seed(0)
+    model = ResNet32(width=args.width).train()
+    step = make_step(model)
+    xs, y = synthetic(args.batch_size, args.views)
+    views = [torch.from_numpy(x).permute(0, 3, 1, 2).contiguous() for x in xs]
+    labels = torch.from_numpy(y).long()
+    counts = np.asarray(COUNTS, dtype=np.float64)
+    log_prior = torch.from_numpy(np.log(counts / counts.sum()).astype("float32"))
+    sec = time_steps(lambda: step(views, labels, log_prior), args.warmup, args.steps,
+                     sync=lambda out: float(out))
+    return {"name": "pure PyTorch eager", "sec_per_step": sec, "threads": torch.get_num_threads()}
+
+
+def run_keras(args):
+    import keras
+    import numpy as np
+    from keras import ops
+
+    sys.path.insert(0, str(ROOT))
+    from keras_lt.backbones import get_backbone
+    from keras_lt.layers import CosineClassifier, ProjectionHead
+    from keras_lt.losses import log_class_prior, logit_adjusted_cross_entropy
+    from keras_lt.models import l2_penalty
+
+    log_prior = log_class_prior(COUNTS).astype("float32")
+    V = args.views
+
+    class MultiView(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.backbone = get_backbone("resnet32", input_shape=(32, 32, 3),
+                                         **({"width": args.width} if args.width != 1 else {}))
+            self.head = ProjectionHead(512, 128)
+            self.fc = CosineClassifier(10, scale=1 / 0.03)
+
+        def call(self, views, training=False):
+            x = ops.concatenate(list(views), axis=0)
+            f = self.backbone(x, training=training)
+            return self.head(f, training=training), self.fc(f)
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+            z, logits = y_pred
+            yy = ops.tile(ops.reshape(y, (-1,)), (V,))
+            loss = logit_adjusted_cross_entropy(yy, logits, log_prior, 1.0)
+            zs = ops.split(z, V, axis=0)
+            align = sum(ops.mean(1.0 - ops.sum(zs[0] * zs[v], axis=1)) for v in range(1, V))
+            loss = loss + align / max(V - 1, 1)
+            return loss + l2_penalty(self.trainable_variables, 2e-4)
+
+    keras.utils.set_random_seed(0)
+    model = MultiView()
+    xs, y = synthetic(args.batch_size, V)
+    model(tuple(xs[:1] * V))
+    jit = {"auto": keras.backend.backend() == "jax", "on": True, "off": False}[args.jit]
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), jit_compile=jit)
+    data = (tuple(xs), y)
+    sec = time_steps(lambda: model.train_on_batch(*data), args.warmup, args.steps)
+    return {"name": f"keras_lt / {keras.backend.backend()}", "sec_per_step": sec, "jit_compile": jit}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--backends", nargs="+", default=["torch", "tensorflow", "jax"])
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--views", type=int, default=2)
+    p.add_argument("--width", type=int, default=1)
+    p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--jit", choices=["auto", "on", "off"], default="auto",
+                   help="jit_compile for keras (auto: on for jax only, as tools/train.py)")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    args = p.parse_args()
+
+    if args.worker:
+        result = run_torch_reference(args) if args.worker == "reference" else run_keras(args)
+        print("RESULT " + json.dumps(result))
+        return
+
+    images = args.batch_size * args.views
+    print(f"ResNet-32 multi-view train step: batch {args.batch_size} x {args.views} views "
+          f"= {images} images/step, width {args.width}, {args.steps} timed steps after "
+          f"{args.warmup} warm-up; {os.cpu_count()} CPU cores")
+    results = {}
+    for worker in ["reference"] + args.backends:
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+        if worker != "reference":
+            env["KERAS_BACKEND"] = worker
+        cmd = [sys.executable, __file__, "--worker", worker] + [
+            a for a in sys.argv[1:] if a]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+        if proc.returncode or not line:
+            print(f"{worker}: FAILED\n{proc.stderr[-2000:]}")
+            continue
+        res = json.loads(line[-1][7:])
+        res["images_per_s"] = images / res["sec_per_step"]
+        results[worker] = res
+        print(f"  {res['name']:<24} {res['sec_per_step'] * 1000:8.1f} ms/step "
+              f"{res['images_per_s']:8.1f} images/s", flush=True)
+    ref = results.get("reference")
+    if ref:
+        print("ratio keras_lt / pure PyTorch eager (images/s; >1 is faster):")
+        for b in args.backends:
+            if b in results:
+                print(f"  {b:<12} {results[b]['images_per_s'] / ref['images_per_s']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

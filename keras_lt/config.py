@@ -1,0 +1,107 @@
+"""Recipes: YAML files in ``zoo_configs/`` with command-line overrides.
+
+A recipe has the sections ``data``, ``model``, ``loss`` and ``optim`` (see
+``zoo_configs/la-resnet32-cifar10lt-if100.yaml`` for every key). Overrides are
+``key.sub=value`` strings whose value is parsed as YAML, e.g.
+``optim.epochs=30`` or ``data.views=[cifar_basic]``.
+"""
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+
+import yaml
+
+DEFAULTS = {
+    "name": "unnamed",
+    "method": "baseline",
+    "seed": 0,
+    "data": {
+        "prepared": None,
+        "views": ["cifar_basic"],
+        "eval_view": "cifar_eval",
+        "mean": None,
+        "std": None,
+        "workers": 2,
+        "image_size": None,
+    },
+    "model": {"backbone": "resnet32", "width": 1, "classifier": "linear", "classifier_scale": None},
+    "loss": {"name": "ce", "tau": 1.0},
+    "optim": {
+        "epochs": 200,
+        "batch_size": 128,
+        "lr": 0.1,
+        "momentum": 0.9,
+        "nesterov": False,
+        "weight_decay": 2e-4,
+        "warmup_epochs": 5,
+        "min_lr": 0.0,
+    },
+    "eval": {"every": 1, "batch_size": 256, "select_on": "class_avg"},
+    # jit_compile "auto": off on torch and TensorFlow (XLA/Inductor are slower or
+    # crash for these convs on CPU), on for JAX (JAX without jit runs op by op).
+    "runtime": {"jit_compile": "auto", "verbose": "auto"},
+}
+
+
+class ConfigError(ValueError):
+    """A recipe or override is malformed; the message names the key or file."""
+
+
+def _merge(base, update, path=""):
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        where = f"{path}{key}"
+        if key not in out:
+            raise ConfigError(f"unknown recipe key {where!r}; known keys here: {sorted(out)}")
+        if isinstance(out[key], dict) and out[key] and not isinstance(value, dict):
+            raise ConfigError(f"recipe key {where!r} must be a mapping, got {value!r}")
+        if isinstance(out[key], dict) and out[key] and isinstance(value, dict):
+            out[key] = _merge(out[key], value, where + ".")
+        else:
+            out[key] = value
+    return out
+
+
+def apply_override(cfg, override):
+    """Apply one ``a.b=value`` override (value parsed as YAML) and return a new dict."""
+    if "=" not in override:
+        raise ConfigError(f"override {override!r} must look like key.sub=value")
+    key, raw = override.split("=", 1)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {override!r}: cannot parse value: {exc}") from None
+    nested = value
+    for part in reversed(key.strip().split(".")):
+        nested = {part: nested}
+    return _merge(cfg, nested)
+
+
+def load_config(path=None, overrides=()):
+    """Load a recipe (YAML) on top of :data:`DEFAULTS`, then apply overrides."""
+    cfg = copy.deepcopy(DEFAULTS)
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"recipe file not found: {path}")
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: a recipe must be a mapping at the top level")
+        try:
+            cfg = _merge(cfg, loaded)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    for override in overrides:
+        cfg = apply_override(cfg, override)
+    return cfg
+
+
+def config_hash(cfg):
+    """Short sha256 of the recipe's canonical JSON (recorded in checkpoints and reports)."""
+    blob = json.dumps(cfg, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

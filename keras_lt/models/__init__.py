@@ -1,0 +1,6 @@
+"""Models: the plain long-tailed classifier (baselines, inference) and builders."""
+
+from keras_lt.models.classifier import LTClassifier, l2_penalty, make_classifier
+from keras_lt.models.builder import build_model
+
+__all__ = ["LTClassifier", "build_model", "l2_penalty", "make_classifier"]

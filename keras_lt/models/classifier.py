@@ -1,0 +1,100 @@
+"""The plain long-tailed classifier: backbone + linear or cosine classifier.
+
+This is the model of the cross-entropy, logit-adjusted and Balanced Softmax
+baselines, and the inference model every method exports. Training follows the
+reference PyTorch recipes: SGD with momentum and *coupled* L2 weight decay
+(torch's ``weight_decay``: ``wd * w`` is added to the gradient before the
+momentum update). Keras' optimizer ``weight_decay`` is decoupled, which is a
+different recipe, so the L2 term is added in :meth:`compute_loss` instead.
+"""
+
+import keras
+from keras import ops
+
+from keras_lt.backbones import get_backbone
+from keras_lt.layers import CosineClassifier, LinearClassifier
+
+
+def l2_penalty(variables, weight_decay):
+    """``0.5 * wd * sum ||w||^2`` whose gradient ``wd * w`` equals torch SGD's
+    ``weight_decay`` term. Applied to every trainable variable, as torch does
+    when all parameters are passed to the optimizer (BCL/BCCL code)."""
+    if not weight_decay or not variables:
+        return 0.0
+    total = ops.sum(ops.stack([ops.sum(ops.square(v)) for v in variables]))
+    return 0.5 * weight_decay * total
+
+
+def make_classifier(kind, num_classes, scale=None, name="classifier"):
+    """Build the classification head: ``linear`` (Dense with bias) or ``cosine``
+    (normalised weights and features times ``scale``)."""
+    if kind == "linear":
+        return LinearClassifier(num_classes, name=name)
+    if kind == "cosine":
+        kwargs = {} if scale is None else {"scale": float(scale)}
+        return CosineClassifier(num_classes, name=name, **kwargs)
+    raise ValueError(f"unknown classifier {kind!r}; choose 'linear' or 'cosine'")
+
+
+@keras.saving.register_keras_serializable(package="keras_lt")
+class LTClassifier(keras.Model):
+    """Backbone + classifier; ``model(images) -> logits``.
+
+    Args:
+        backbone: backbone name in ``keras_lt.backbones`` (e.g. ``"resnet32"``).
+        num_classes: number of classes.
+        backbone_kwargs: extra keyword arguments of the backbone (e.g. ``{"width": 4}``).
+        classifier: ``"linear"`` or ``"cosine"``.
+        classifier_scale: logit scale of the cosine classifier.
+        input_shape: (H, W, 3) used to build the backbone.
+        weight_decay: coupled L2 weight decay added in :meth:`compute_loss`.
+
+    Example:
+    >>> model = LTClassifier("resnet32", num_classes=10)
+    >>> model(np.zeros((2, 32, 32, 3), "float32")).shape
+    (2, 10)
+    """
+
+    def __init__(self, backbone="resnet32", num_classes=10, backbone_kwargs=None,
+                 classifier="linear", classifier_scale=None, input_shape=(32, 32, 3),
+                 weight_decay=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.backbone_name = backbone
+        self.backbone_kwargs = dict(backbone_kwargs or {})
+        self.num_classes = int(num_classes)
+        self.classifier_kind = classifier
+        self.classifier_scale = classifier_scale
+        self.image_shape = tuple(int(s) for s in input_shape)
+        self.weight_decay = float(weight_decay)
+        self.backbone = get_backbone(backbone, input_shape=self.image_shape, **self.backbone_kwargs)
+        self.classifier = make_classifier(classifier, self.num_classes, classifier_scale)
+
+    def build(self, input_shape=None):
+        feats = self.backbone.output_shape
+        self.classifier.build(feats)
+        self.built = True
+
+    def features(self, images, training=False):
+        """Backbone features (B, d) of a batch of normalised images (B, H, W, 3)."""
+        return self.backbone(images, training=training)
+
+    def call(self, images, training=False):
+        return self.classifier(self.features(images, training=training))
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss = super().compute_loss(x, y, y_pred, sample_weight, training)
+        if training and self.weight_decay:
+            loss = loss + l2_penalty(self.trainable_variables, self.weight_decay)
+        return loss
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "backbone": self.backbone_name,
+            "num_classes": self.num_classes,
+            "backbone_kwargs": self.backbone_kwargs,
+            "classifier": self.classifier_kind,
+            "classifier_scale": self.classifier_scale,
+            "input_shape": list(self.image_shape),
+            "weight_decay": self.weight_decay,
+        }

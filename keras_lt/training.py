@@ -1,0 +1,230 @@
+"""The training loop behind ``tools/train.py``: recipe -> data -> model -> ``model.fit``.
+
+A run directory holds everything needed to resume and evaluate:
+
+``config.yaml``         the resolved recipe (after overrides)
+``last.weights.h5``     model *and optimizer* state after the last finished epoch
+``best.weights.h5``     weights with the best validation score (model selection
+                        uses the validation split only, never test)
+``state.json``          epoch, best score, history, timing, versions
+``log.csv``             one row per epoch
+``test_report.*``       the final test report of the best checkpoint (JSON, CSV, PNG)
+
+``resume=True`` restores weights, optimizer slots and iteration count (so the
+learning-rate schedule continues), the epoch, and the loader's epoch counter:
+every batch's order and augmentation is a function of (seed, epoch, batch
+index), so a resumed run sees exactly the batches the uninterrupted one would.
+"""
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import yaml
+
+import keras_lt
+from keras_lt.config import config_hash
+from keras_lt.data.dataset import PreparedDataset
+from keras_lt.data.pipeline import make_loader
+from keras_lt.eval.report import evaluate_model
+from keras_lt.losses import get_loss
+from keras_lt.models import build_model
+from keras_lt.utils.schedules import WarmupCosine
+
+
+class TrainingError(RuntimeError):
+    """A run cannot start or resume (missing data, mismatched checkpoint, ...)."""
+
+
+def resolve_jit(setting):
+    """``auto`` -> True on JAX, False on torch/TensorFlow (see DEFAULTS in config)."""
+    if setting == "auto":
+        return keras.backend.backend() == "jax"
+    return bool(setting)
+
+
+def _atomic_json(path, data):
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _atomic_save_weights(model, path):
+    tmp = str(path).replace(".weights.h5", f".tmp-{os.getpid()}.weights.h5")
+    model.save_weights(tmp)
+    os.replace(tmp, path)
+
+
+def load_data(cfg):
+    """Open the prepared dataset named by ``cfg['data']['prepared']``; return
+    ``(dataset, mean, std, image_shape)``."""
+    path = cfg["data"].get("prepared")
+    if not path:
+        raise TrainingError("the recipe names no prepared dataset: set data.prepared=<dir> "
+                            "(make one with tools/prepare_data.py)")
+    if not Path(path).exists():
+        raise TrainingError(f"prepared dataset {path!r} does not exist; create it with "
+                            f"tools/prepare_data.py (see README)")
+    ds = PreparedDataset(path)
+    mean = cfg["data"].get("mean") or list(ds.mean)
+    std = cfg["data"].get("std") or list(ds.std)
+    size = cfg["data"].get("image_size") or ds.meta.get("image_size")
+    if not size:
+        raise TrainingError(f"{path}: images have no fixed size; set data.image_size=[H, W]")
+    return ds, mean, std, (int(size[0]), int(size[1]), 3)
+
+
+def build_training_model(cfg, num_classes, class_counts, image_shape, steps_per_epoch):
+    """Model compiled with the recipe's loss, SGD and warm-up + cosine schedule."""
+    optim = cfg["optim"]
+    model = build_model(cfg["model"], num_classes, image_shape, weight_decay=optim["weight_decay"])
+    schedule = WarmupCosine(optim["lr"], total_steps=optim["epochs"] * steps_per_epoch,
+                            warmup_steps=optim["warmup_epochs"] * steps_per_epoch,
+                            min_lr=optim.get("min_lr", 0.0))
+    optimizer = keras.optimizers.SGD(schedule, momentum=optim["momentum"], nesterov=optim["nesterov"])
+    loss_cfg = {k: v for k, v in cfg["loss"].items() if k != "name"}
+    model.compile(optimizer=optimizer, loss=get_loss(cfg["loss"]["name"], class_counts, **loss_cfg),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")],
+                  jit_compile=resolve_jit(cfg["runtime"]["jit_compile"]))
+    return model
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Validates, saves ``last``/``best`` weights and ``state.json`` every epoch."""
+
+    def __init__(self, run_dir, state, val_fn, every, select_on, total_epochs, images_per_epoch):
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.state = state
+        self.val_fn = val_fn
+        self.every = max(int(every), 1)
+        self.select_on = select_on
+        self.total_epochs = total_epochs
+        self.images_per_epoch = images_per_epoch
+        self._t0 = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.time() - self._t0
+        row = {"epoch": epoch + 1, "seconds": round(seconds, 2),
+               "images_per_s": round(self.images_per_epoch / max(seconds, 1e-9), 1),
+               **{k: float(v) for k, v in (logs or {}).items()}}
+        last = epoch + 1 == self.total_epochs
+        if self.val_fn is not None and ((epoch + 1) % self.every == 0 or last):
+            metrics = self.val_fn(self.model)
+            row.update({f"val_{k}": metrics[k] for k in ("top1", "class_avg", "many", "medium", "few")})
+            score = metrics[self.select_on]
+            if self.state["best_score"] is None or score > self.state["best_score"]:
+                self.state["best_score"] = score
+                self.state["best_epoch"] = epoch + 1
+                _atomic_save_weights(self.model, self.run_dir / "best.weights.h5")
+            print(f"\nepoch {epoch + 1}: val {self.select_on} {100 * score:.2f}% "
+                  f"(best {100 * self.state['best_score']:.2f}% at epoch {self.state['best_epoch']})",
+                  flush=True)
+        _atomic_save_weights(self.model, self.run_dir / "last.weights.h5")
+        self.state["epoch"] = epoch + 1
+        self.state["train_seconds"] = self.state.get("train_seconds", 0.0) + seconds
+        self.state["history"].append(row)
+        _atomic_json(self.run_dir / "state.json", self.state)
+        log = self.run_dir / "log.csv"
+        keys = list(row)
+        new = not log.exists()
+        with open(log, "a") as f:
+            if new:
+                f.write(",".join(keys) + "\n")
+            f.write(",".join("" if row[k] is None else str(row[k]) for k in keys) + "\n")
+
+
+def run_info():
+    """Versions and machine facts recorded in checkpoints and reports."""
+    return {"keras_lt": keras_lt.__version__, "keras": keras.__version__,
+            "backend": keras.backend.backend(), "python": platform.python_version(),
+            "machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count()}
+
+
+def train(cfg, run_dir, resume=False, verbose="auto"):
+    """Train a baseline recipe into ``run_dir``; returns the final test metrics (or None)."""
+    run_dir = Path(run_dir)
+    ds, mean, std, image_shape = load_data(cfg)
+    train_split = ds.split("train")
+    counts = [int(c) for c in ds.train_counts]
+    optim = cfg["optim"]
+    state_path = run_dir / "state.json"
+    if resume:
+        if not state_path.exists() or not (run_dir / "last.weights.h5").exists():
+            raise TrainingError(f"cannot resume: {run_dir} has no state.json / last.weights.h5")
+        state = json.loads(state_path.read_text())
+        if state.get("config_hash") != config_hash(cfg):
+            raise TrainingError(f"cannot resume {run_dir}: its recipe (hash {state.get('config_hash')}) "
+                                f"differs from this one ({config_hash(cfg)}); use the saved "
+                                f"{run_dir / 'config.yaml'}")
+    else:
+        if state_path.exists():
+            raise TrainingError(f"{run_dir} already holds a run; pass --resume to continue it "
+                                f"or choose another --run-dir")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+        state = {"epoch": 0, "best_score": None, "best_epoch": None, "history": [],
+                 "config_hash": config_hash(cfg), "select_on": cfg["eval"]["select_on"],
+                 "versions": run_info(), "dataset": str(cfg["data"]["prepared"]),
+                 "dataset_provenance": ds.meta.get("provenance", {}), "train_seconds": 0.0}
+
+    keras.utils.set_random_seed(int(cfg["seed"]))
+    loader = make_loader(train_split, views=cfg["data"]["views"], batch_size=optim["batch_size"],
+                         mean=mean, std=std, shuffle=True, seed=int(cfg["seed"]), drop_last=True,
+                         workers=int(cfg["data"]["workers"]), image_size=cfg["data"].get("image_size"))
+    steps = len(loader)
+    model = build_training_model(cfg, ds.num_classes, counts, image_shape, steps)
+    initial_epoch = 0
+    if resume:
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(run_dir / "last.weights.h5")
+        initial_epoch = int(state["epoch"])
+        loader.set_epoch(initial_epoch)
+        print(f"resuming {run_dir} at epoch {initial_epoch} "
+              f"(optimizer step {int(keras.ops.convert_to_numpy(model.optimizer.iterations))})")
+
+    val_fn = None
+    if "val" in ds.splits:
+        val_split = ds.split("val")
+
+        def val_fn(m):
+            return evaluate_model(m, val_split, counts, ds.class_names, mean, std,
+                                  cfg["data"]["eval_view"], cfg["eval"]["batch_size"],
+                                  cfg["data"].get("image_size"))
+
+    ckpt = EpochCheckpoint(run_dir, state, val_fn, cfg["eval"]["every"], cfg["eval"]["select_on"],
+                           optim["epochs"], steps * optim["batch_size"])
+    if verbose == "auto":
+        verbose = cfg["runtime"].get("verbose", "auto")
+    if initial_epoch < optim["epochs"]:
+        model.fit(loader, epochs=optim["epochs"], initial_epoch=initial_epoch, callbacks=[ckpt],
+                  verbose=verbose)
+    return final_report(model, ds, cfg, run_dir, state, mean, std)
+
+
+def final_report(model, ds, cfg, run_dir, state, mean, std):
+    """Evaluate the best (else last) checkpoint on the test split and write
+    ``test_report.*`` next to it."""
+    from keras_lt.eval.runner import report_split
+
+    best = run_dir / "best.weights.h5"
+    used = best if best.exists() else run_dir / "last.weights.h5"
+    model.load_weights(used)
+    if "test" not in ds.splits:
+        print("the dataset has no test split; no test report written")
+        return None
+    info = {"recipe": cfg["name"], "checkpoint": str(used), "epochs": state["epoch"],
+            "best_epoch": state.get("best_epoch"), "selected_on": f"val {cfg['eval']['select_on']}",
+            "config_hash": state["config_hash"],
+            "train_seconds": round(state.get("train_seconds", 0.0), 1), **run_info()}
+    return report_split(model, ds, cfg, "test", run_dir, "test_report", info, mean=mean, std=std)

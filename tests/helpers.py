@@ -1,0 +1,43 @@
+"""Test helpers shared by the suite: backend-specific autodiff (tests only).
+
+Library code never needs a gradient outside ``model.fit``; parity tests do, to
+compare against the reference implementations' stored gradients.
+"""
+
+import keras
+import numpy as np
+
+
+def value_and_grad(fn, *args):
+    """Evaluate ``fn(*args)`` (a scalar built from ``keras.ops``) and its
+    gradient with respect to every argument; returns ``(value, [grads])`` as numpy."""
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        ts = [torch.tensor(np.asarray(a), requires_grad=True) for a in args]
+        out = fn(*ts)
+        grads = torch.autograd.grad(out, ts, allow_unused=True)
+        return out.detach().numpy(), [None if g is None else g.numpy() for g in grads]
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        ts = [tf.Variable(np.asarray(a)) for a in args]
+        with tf.GradientTape() as tape:
+            out = fn(*ts)
+        grads = tape.gradient(out, ts)
+        return out.numpy(), [None if g is None else g.numpy() for g in grads]
+    if backend == "jax":
+        import jax
+
+        out, grads = jax.value_and_grad(lambda *a: fn(*a), argnums=tuple(range(len(args))))(
+            *[np.asarray(a) for a in args])
+        return np.asarray(out), [np.asarray(g) for g in grads]
+    raise NotImplementedError(backend)
+
+
+def rel_err(a, b):
+    """max |a - b| / max |b| (0 when both are 0)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    scale = np.max(np.abs(b))
+    return float(np.max(np.abs(a - b)) / scale) if scale > 0 else float(np.max(np.abs(a)))

@@ -1,0 +1,49 @@
+"""Recipes, overrides and the learning-rate schedule."""
+
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_lt.config import ConfigError, apply_override, config_hash, load_config
+from keras_lt.utils.schedules import WarmupCosine
+
+
+def test_overrides_parse_yaml(tmp_path):
+    p = tmp_path / "r.yaml"
+    p.write_text("name: t\noptim:\n  epochs: 7\nloss:\n  name: logit_adjusted\n")
+    cfg = load_config(p, ["optim.lr=0.05", "data.views=[cifar_basic, cifar_simaug]"])
+    assert cfg["optim"]["epochs"] == 7 and cfg["optim"]["lr"] == 0.05
+    assert cfg["data"]["views"] == ["cifar_basic", "cifar_simaug"]
+    assert cfg["optim"]["momentum"] == 0.9            # default kept
+    assert config_hash(cfg) != config_hash(apply_override(cfg, "seed=1"))
+
+
+def test_config_errors_name_the_problem(tmp_path):
+    with pytest.raises(ConfigError, match="optim.lrr"):
+        load_config(None, ["optim.lrr=1"])
+    with pytest.raises(ConfigError, match="key.sub=value"):
+        load_config(None, ["optim"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("optim: [1, 2\n")
+    with pytest.raises(ConfigError, match="bad.yaml"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_zoo_configs_load():
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).parents[1] / "zoo_configs").glob("*.yaml")):
+        cfg = load_config(path)
+        assert cfg["name"] == path.stem, path
+
+
+def test_warmup_cosine_values():
+    s = WarmupCosine(0.1, total_steps=100, warmup_steps=10, min_lr=0.0)
+    lr = [float(ops.convert_to_numpy(s(i))) for i in range(101)]
+    assert lr[0] == pytest.approx(0.01) and lr[9] == pytest.approx(0.1)
+    assert lr[10] == pytest.approx(0.1)
+    assert lr[55] == pytest.approx(0.05, rel=1e-5)
+    assert lr[100] == pytest.approx(0.0, abs=1e-7)
+    assert np.all(np.diff(lr[10:]) <= 1e-9)

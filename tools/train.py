@@ -1,0 +1,65 @@
+#!/usr/bin/env python
+"""Train a recipe from ``zoo_configs/`` on a prepared dataset.
+
+Examples::
+
+    python tools/train.py --config zoo_configs/la-resnet32-cifar10lt-if100.yaml \\
+        --set data.prepared=data_cache/cifar10-lt-if100 --set optim.epochs=30 \\
+        --run-dir runs/la-c10 --backend torch
+    python tools/train.py --run-dir runs/la-c10 --resume      # continue exactly where it stopped
+
+Overrides are ``key.sub=value`` (value parsed as YAML). The backend comes from
+``--backend`` or ``KERAS_BACKEND``. A run directory gets ``config.yaml``,
+``last/best.weights.h5``, ``state.json``, ``log.csv`` and the final
+``test_report.{json,_per_class.csv,_confusion.csv,_per_class.png}``.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from _bootstrap import BACKENDS, select_backend
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("--config", help="recipe YAML (not needed with --resume)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe key, e.g. optim.epochs=30 (repeatable)")
+    p.add_argument("--run-dir", required=True, help="directory for checkpoints, logs and reports")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --run-dir from its last checkpoint")
+    p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND)")
+    p.add_argument("--verbose", default="auto", help="Keras fit verbosity: auto, 0, 1 or 2")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    select_backend(args.backend)
+    from keras_lt.config import ConfigError, load_config
+    from keras_lt.training import TrainingError, train
+
+    run_dir = Path(args.run_dir)
+    config = args.config
+    if args.resume and config is None:
+        config = run_dir / "config.yaml"
+        if not config.exists():
+            print(f"error: cannot resume: {config} does not exist", file=sys.stderr)
+            return 2
+    if config is None:
+        print("error: --config is required (or --resume an existing --run-dir)", file=sys.stderr)
+        return 2
+    try:
+        cfg = load_config(config, args.overrides)
+        verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
+        train(cfg, run_dir, resume=args.resume, verbose=verbose)
+    except (ConfigError, TrainingError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
