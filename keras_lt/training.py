@@ -151,8 +151,14 @@ def run_info():
             "cpu_count": os.cpu_count()}
 
 
-def train(cfg, run_dir, resume=False, verbose="auto"):
-    """Train a baseline recipe into ``run_dir``; returns the final test metrics (or None)."""
+def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None):
+    """Train a baseline recipe into ``run_dir``; returns the final test metrics.
+
+    ``stop_after``: train at most this many epochs in this call, then stop with
+    everything checkpointed (continue with ``resume=True``); useful to split a
+    long schedule into chunks that fit a time limit. Returns ``None`` when the
+    schedule is not finished yet (no test report is written then).
+    """
     run_dir = Path(run_dir)
     ds, mean, std, image_shape = load_data(cfg)
     train_split = ds.split("train")
@@ -206,9 +212,19 @@ def train(cfg, run_dir, resume=False, verbose="auto"):
                            optim["epochs"], steps * optim["batch_size"])
     if verbose == "auto":
         verbose = cfg["runtime"].get("verbose", "auto")
-    if initial_epoch < optim["epochs"]:
-        model.fit(loader, epochs=optim["epochs"], initial_epoch=initial_epoch, callbacks=[ckpt],
-                  verbose=verbose)
+    end_epoch = optim["epochs"]
+    if stop_after is not None:
+        end_epoch = min(end_epoch, initial_epoch + max(int(stop_after), 0))
+    if initial_epoch < end_epoch:
+        # shuffle=False: the loader shuffles itself, as a function of (seed, epoch);
+        # keras' own shuffling of batch indices would make resumed runs differ.
+        model.fit(loader, epochs=end_epoch, initial_epoch=initial_epoch,
+                  callbacks=[loader.epoch_callback(), ckpt], verbose=verbose, shuffle=False)
+    loader.close()
+    if end_epoch < optim["epochs"]:
+        print(f"stopped after epoch {end_epoch} of {optim['epochs']}; continue with "
+              f"tools/train.py --run-dir {run_dir} --resume", flush=True)
+        return None
     return final_report(model, ds, cfg, run_dir, state, mean, std)
 
 

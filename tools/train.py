@@ -30,6 +30,9 @@ def parse_args(argv=None):
     p.add_argument("--run-dir", required=True, help="directory for checkpoints, logs and reports")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --run-dir from its last checkpoint")
+    p.add_argument("--stop-after", type=int, metavar="N",
+                   help="train at most N epochs in this call, then stop with everything "
+                        "checkpointed (continue later with --resume)")
     p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND)")
     p.add_argument("--verbose", default="auto", help="Keras fit verbosity: auto, 0, 1 or 2")
     return p.parse_args(argv)
@@ -54,7 +57,7 @@ def main(argv=None):
     try:
         cfg = load_config(config, args.overrides)
         verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
-        train(cfg, run_dir, resume=args.resume, verbose=verbose)
+        train(cfg, run_dir, resume=args.resume, verbose=verbose, stop_after=args.stop_after)
     except (ConfigError, TrainingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,162 @@
+"""CIFAR ResNets (ResNet-20/32/44/56) as used by LDAM-DRW, BCL and BCCL.
+
+Layout (He et al. 2016, CIFAR variant, "option A" shortcuts), channels-last:
+
+* stem: 3x3 conv 3->16 (stride 1, no bias) -> BatchNorm -> ReLU;
+* three stages of ``n = (depth - 2) / 6`` BasicBlocks with 16, 32 and 64 channels
+  (times ``width``), first-block strides 1, 2, 2;
+* BasicBlock: conv3x3(stride) -> BN -> ReLU -> conv3x3 -> BN -> (+ shortcut) -> ReLU;
+* shortcut "A" (no parameters) only when the shape changes: keep even rows and
+  columns (``x[:, ::2, ::2, :]``) and zero-pad ``planes // 4`` channels on *both*
+  sides; the identity otherwise;
+* global average pooling -> features of size ``64 * width`` (no final linear layer).
+
+Every conv uses *symmetric* zero padding 1, written as ``ZeroPadding2D(1)`` followed
+by a ``'valid'`` conv: Keras' ``padding='same'`` with stride 2 pads (0, 1) instead of
+(1, 1) and does not reproduce the PyTorch reference. BatchNorm uses torch's
+defaults (``epsilon=1e-5``, ``momentum=0.9`` in Keras' convention = 0.1 in torch's).
+Convs are initialised like ``torch.nn.init.kaiming_normal_`` (untruncated normal,
+fan-in, ReLU gain). Layer names mirror the torch module names with dots replaced by
+underscores (``conv1``, ``bn1``, ``layer2_0_conv1``, ``layer2_0_bn2``...), which is
+what :mod:`keras_lt.hub.convert` relies on.
+"""
+
+import keras
+from keras import layers, ops
+
+BN_EPSILON = 1e-5
+BN_MOMENTUM = 0.9
+
+
+def kaiming_normal(mode="fan_in"):
+    """``torch.nn.init.kaiming_normal_(w, mode=mode, nonlinearity='relu')``:
+    untruncated normal with std ``sqrt(2 / fan)`` (Keras' ``HeNormal`` is truncated)."""
+    return keras.initializers.VarianceScaling(
+        scale=2.0, mode=mode, distribution="untruncated_normal")
+
+
+def batch_norm(name):
+    """BatchNormalization with the PyTorch defaults (eps 1e-5, torch momentum 0.1)."""
+    return layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name)
+
+
+@keras.saving.register_keras_serializable(package="keras_lt")
+class ShortcutA(layers.Layer):
+    """Parameter-free "option A" shortcut of the CIFAR ResNets (channels-last).
+
+    Subsamples with stride 2 (``x[:, ::2, ::2, :]``) and zero-pads ``pad`` channels
+    on both sides of the channel axis, so ``C -> C + 2 * pad``.
+
+    Example:
+    >>> y = ShortcutA(pad=8)(np.ones((1, 32, 32, 16), "float32"))
+    >>> tuple(y.shape)
+    (1, 16, 16, 32)
+    """
+
+    def __init__(self, pad, **kwargs):
+        super().__init__(**kwargs)
+        self.pad = int(pad)
+
+    def call(self, x):
+        x = x[:, ::2, ::2, :]
+        return ops.pad(x, [[0, 0], [0, 0], [0, 0], [self.pad, self.pad]])
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        h = None if h is None else (h + 1) // 2
+        w = None if w is None else (w + 1) // 2
+        c = None if c is None else c + 2 * self.pad
+        return (b, h, w, c)
+
+    def get_config(self):
+        return {**super().get_config(), "pad": self.pad}
+
+
+def conv3x3(x, filters, strides, name):
+    """Symmetric padding 1 + 'valid' 3x3 conv without bias (torch ``padding=1``)."""
+    x = layers.ZeroPadding2D(1, name=f"{name}_pad")(x)
+    return layers.Conv2D(filters, 3, strides=strides, padding="valid", use_bias=False,
+                         kernel_initializer=kaiming_normal("fan_in"), name=name)(x)
+
+
+def basic_block(x, in_planes, planes, stride, name):
+    """CIFAR BasicBlock with option-A shortcut; returns the block output."""
+    out = conv3x3(x, planes, stride, f"{name}_conv1")
+    out = batch_norm(f"{name}_bn1")(out)
+    out = layers.ReLU(name=f"{name}_relu1")(out)
+    out = conv3x3(out, planes, 1, f"{name}_conv2")
+    out = batch_norm(f"{name}_bn2")(out)
+    if stride != 1 or in_planes != planes:
+        if stride != 2 or planes - in_planes != 2 * (planes // 4):
+            raise ValueError("option-A shortcut supports stride 2 with channels doubling only")
+        shortcut = ShortcutA(planes // 4, name=f"{name}_shortcut")(x)
+    else:
+        shortcut = x
+    out = layers.Add(name=f"{name}_add")([out, shortcut])
+    return layers.ReLU(name=f"{name}_out")(out)
+
+
+def cifar_resnet(depth=32, input_shape=(32, 32, 3), width=1, name=None):
+    """Functional CIFAR ResNet-``depth`` (depth = 6n + 2) returning pooled features.
+
+    Args:
+        depth: 20, 32, 44, 56, 110... (``(depth - 2) % 6 == 0``).
+        input_shape: (H, W, C) channels-last input shape.
+        width: channel multiplier (``width=4`` is the "x4" ResNet-32 of BCCL Table 1).
+        name: model name (default ``f"resnet{depth}"``, with ``"x{width}"`` if width != 1).
+
+    Returns:
+        ``keras.Model`` mapping (B, H, W, C) images to (B, 64 * width) features.
+
+    Example:
+    >>> m = cifar_resnet(32)
+    >>> m.output_shape
+    (None, 64)
+    """
+    if (depth - 2) % 6 != 0 or depth < 8:
+        raise ValueError(f"CIFAR ResNet depth must be 6n + 2, got {depth}")
+    width = int(width)
+    if width < 1:
+        raise ValueError(f"width must be a positive integer, got {width}")
+    n = (depth - 2) // 6
+    if name is None:
+        name = f"resnet{depth}" + ("" if width == 1 else f"x{width}")
+    inputs = keras.Input(shape=tuple(input_shape), name="images")
+    x = conv3x3(inputs, 16 * width, 1, "conv1")
+    x = batch_norm("bn1")(x)
+    x = layers.ReLU(name="relu")(x)
+    in_planes = 16 * width
+    for stage, (planes, stride) in enumerate(((16, 1), (32, 2), (64, 2)), start=1):
+        planes *= width
+        for i in range(n):
+            x = basic_block(x, in_planes, planes, stride if i == 0 else 1,
+                            name=f"layer{stage}_{i}")
+            in_planes = planes
+    x = layers.GlobalAveragePooling2D(name="avgpool")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def resnet20(input_shape=(32, 32, 3), width=1, name=None):
+    """CIFAR ResNet-20 (3 blocks per stage). See :func:`cifar_resnet`."""
+    return cifar_resnet(20, input_shape, width, name)
+
+
+def resnet32(input_shape=(32, 32, 3), width=1, name=None):
+    """CIFAR ResNet-32 of LDAM/BCL/BCCL (5 blocks per stage, 463,504 parameters at
+    ``width=1``, 64-d features; ``width=4`` gives 256-d features). See :func:`cifar_resnet`.
+
+    Example:
+    >>> resnet32(width=4).output_shape
+    (None, 256)
+    """
+    return cifar_resnet(32, input_shape, width, name)
+
+
+def resnet44(input_shape=(32, 32, 3), width=1, name=None):
+    """CIFAR ResNet-44 (7 blocks per stage). See :func:`cifar_resnet`."""
+    return cifar_resnet(44, input_shape, width, name)
+
+
+def resnet56(input_shape=(32, 32, 3), width=1, name=None):
+    """CIFAR ResNet-56 (9 blocks per stage). See :func:`cifar_resnet`."""
+    return cifar_resnet(56, input_shape, width, name)

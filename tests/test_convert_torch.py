@@ -1,0 +1,205 @@
+"""Torch -> Keras conversion against the BCCL ResNet-32 oracle (tests/fixtures/bccl_resnet32.npz,
+made with the official BCCL code in float64; see /work/shared/oracles/README.md section 5)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import keras
+from keras import ops
+
+from keras_lt.hub.convert import (
+    ConversionError, build_models, convert_state_dict, infer_config, load_converted,
+    load_state_dict)
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "bccl_resnet32.npz"
+ROOT = Path(__file__).resolve().parents[1]
+TOL = 1e-4
+
+
+def rel_err(a, b):
+    a = np.asarray(ops.convert_to_numpy(a), np.float64)
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+def check(actual, expected, atol=1e-4):
+    assert rel_err(actual, expected) < TOL
+    np.testing.assert_allclose(np.asarray(ops.convert_to_numpy(actual), np.float64), expected,
+                               rtol=1e-4, atol=atol)
+
+
+@pytest.fixture(scope="module")
+def oracle():
+    with np.load(FIXTURE, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+@pytest.fixture(scope="module")
+def state_dict():
+    return load_state_dict(FIXTURE)
+
+
+@pytest.fixture(scope="module")
+def config(state_dict, oracle):
+    return infer_config(state_dict, scale=1.0 / float(oracle["classifier_scale_s"]))
+
+
+@pytest.fixture(scope="module")
+def converted(state_dict, config):
+    backbone, head, classifier, _ = build_models(config)
+    report = convert_state_dict(state_dict, backbone, head, classifier)
+    return backbone, head, classifier, report
+
+
+def test_infer_config(config, oracle):
+    assert config["arch"] == "resnet32" and config["width"] == 1
+    assert config["num_classes"] == int(oracle["num_classes"]) == 10
+    assert config["feat_dim"] == int(oracle["feat_dim"]) == 128
+    assert config["head_hidden"] == 512 and config["classifier"] == "cosine"
+    assert config["classifier_scale"] == pytest.approx(1 / 0.03)
+
+
+def test_report(converted, oracle):
+    report = converted[3]
+    assert len(report.assigned) == 196 - 32          # everything but num_batches_tracked
+    assert all(k.endswith("num_batches_tracked") for k in report.ignored)
+    assert "(in, out)" in report.classifier_layout
+
+
+def test_eval_parity(converted, oracle):
+    backbone, head, classifier, _ = converted
+    x = oracle["x_nhwc"]
+    feat = backbone(x, training=False)
+    check(feat, oracle["eval/backbone_features_f64"])
+    check(head.project(feat), oracle["eval/head_raw_f64"])
+    check(head(feat), oracle["eval/feat_mlp_f64"], atol=1e-5)
+    check(classifier(feat), oracle["eval/logits_f64"], atol=1e-3)   # |logits| <= 33.3
+
+
+def test_intermediate_activations(converted, oracle):
+    backbone = converted[0]
+    names = {"stem": "relu", "layer1": "layer1_4_out", "layer2_0": "layer2_0_out",
+             "layer2": "layer2_4_out", "layer3_0": "layer3_0_out", "layer3": "layer3_4_out"}
+    sub = keras.Model(backbone.input, [backbone.get_layer(n).output for n in names.values()])
+    for key, act in zip(names, sub(oracle["x_nhwc"][:1])):
+        nchw = np.transpose(ops.convert_to_numpy(act)[0], (2, 0, 1))
+        assert rel_err(nchw, oracle[f"eval/act_sample0/{key}"]) < TOL, key
+
+
+def test_train_mode_parity(state_dict, config, oracle):
+    """BatchNorm in training mode normalises with the biased batch variance, as torch."""
+    backbone, head, classifier, _ = build_models(config)
+    convert_state_dict(state_dict, backbone, head, classifier)
+    feat = backbone(oracle["x_nhwc"], training=True)
+    check(feat, oracle["train/backbone_features_f64"])
+    check(head(feat, training=True), oracle["train/feat_mlp_f64"], atol=1e-5)
+    check(classifier(feat), oracle["train/logits_f64"], atol=1e-3)
+    # running mean update matches torch (momentum 0.1); keras updates the running
+    # variance with the biased batch variance (torch: unbiased), so only mean is exact
+    check(backbone.get_layer("bn1").moving_mean,
+          oracle["train/updated_encoder_bn1_running_mean_f64"], atol=1e-6)
+
+
+def test_missing_key_and_bad_shape_raise(state_dict, config):
+    backbone, head, classifier, _ = build_models(config)
+    bad = dict(state_dict)
+    del bad["encoder.layer2.0.bn1.running_var"]
+    bad["head.3.weight"] = np.zeros((128, 500), "float32")
+    bad["encoder.extra.weight"] = np.zeros((3,), "float32")
+    with pytest.raises(ConversionError) as info:
+        convert_state_dict(bad, backbone, head, classifier)
+    msg = str(info.value)
+    assert "encoder.layer2.0.bn1.running_var" in msg
+    assert "head.3.weight" in msg and "(128, 500)" in msg
+    assert "encoder.extra.weight" in msg
+    # nothing was assigned: conv1 still holds its random init
+    assert not np.allclose(ops.convert_to_numpy(backbone.get_layer("conv1").kernel),
+                           np.transpose(state_dict["encoder.conv1.weight"], (2, 3, 1, 0)))
+
+
+def test_linear_classifier_layout(state_dict):
+    """BCL without use_norm: fc is an nn.Linear stored (out, in) with a bias."""
+    from keras_lt.layers import CosineClassifier, LinearClassifier
+    from keras_lt.hub.convert import classifier_targets
+
+    rng = np.random.default_rng(0)
+    sd = {"fc.weight": rng.normal(size=(10, 64)).astype("float32"),
+          "fc.bias": rng.normal(size=(10,)).astype("float32")}
+    lin = LinearClassifier(10, name="classifier")
+    lin.build((None, 64))
+    targets, _ = classifier_targets(lin, sd)
+    for key, var, transform in targets:
+        var.assign(transform(sd[key]))
+    x = rng.normal(size=(2, 64)).astype("float32")
+    np.testing.assert_allclose(ops.convert_to_numpy(lin(x)), x @ sd["fc.weight"].T + sd["fc.bias"],
+                               rtol=1e-5, atol=1e-5)
+    cos = CosineClassifier(10, name="classifier")
+    cos.build((None, 64))
+    with pytest.raises(ConversionError, match="fc.bias"):
+        classifier_targets(cos, sd)
+
+
+def test_convert_checkpoint_in_process(tmp_path, oracle):
+    """convert_checkpoint + load_converted with the backend under test."""
+    from keras_lt.hub.convert import convert_checkpoint
+
+    out = tmp_path / "bccl"
+    config, report = convert_checkpoint(FIXTURE, out)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "backbone.weights.h5", "classifier.weights.h5", "config.json", "head.weights.h5"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]   # temp dir gone
+    backbone, head, classifier, head_fc, meta = load_converted(out)
+    assert head_fc is None and meta["classifier_scale"] == pytest.approx(1 / 0.03)
+    feat = backbone(oracle["x_nhwc"], training=False)
+    check(classifier(feat), oracle["eval/logits_f64"], atol=1e-3)
+    with pytest.raises(FileExistsError, match="not empty"):
+        convert_checkpoint(FIXTURE, out)
+
+
+def test_cli_round_trip(tmp_path, oracle):
+    """tools/convert_torch.py in a subprocess. It runs with the torch backend (quickest to
+    start); loading its files here with the backend under test also checks that the
+    .weights.h5 files are portable across backends."""
+    out = tmp_path / "bccl"
+    backend = "torch"
+    try:
+        import torch  # noqa: F401
+    except ImportError:  # pragma: no cover
+        backend = keras.backend.backend()
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "convert_torch.py"), str(FIXTURE),
+                           "--out", str(out)], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["arch"] == "resnet32" and meta["num_classes"] == 10
+    assert meta["classifier"] == "cosine" and meta["feat_dim"] == 128
+    backbone, head, classifier, _, _ = load_converted(out)
+    feat = backbone(oracle["x_nhwc"], training=False)
+    check(classifier(feat), oracle["eval/logits_f64"], atol=1e-3)
+    check(head(feat), oracle["eval/feat_mlp_f64"], atol=1e-5)
+
+
+def test_load_state_dict_formats(tmp_path, state_dict):
+    """.safetensors and torch .pth (state_dict wrapper + DataParallel ``module.`` prefix)."""
+    from safetensors.numpy import save_file
+
+    small = {k: v for k, v in state_dict.items() if k.startswith("head.")}
+    save_file({k: np.ascontiguousarray(v) for k, v in small.items()}, str(tmp_path / "s.safetensors"))
+    got = load_state_dict(tmp_path / "s.safetensors")
+    # (safetensors' numpy reader returns 0-d tensors such as num_batches_tracked as (1,))
+    assert set(got) == set(small)
+    assert all(np.array_equal(got[k].reshape(small[k].shape), small[k]) for k in small)
+
+    torch = pytest.importorskip("torch")
+    wrapped = {"epoch": 3, "state_dict": {f"module.{k}": torch.from_numpy(np.array(v))
+                                          for k, v in small.items()}}
+    torch.save(wrapped, str(tmp_path / "ckpt.pth.tar"))
+    got = load_state_dict(tmp_path / "ckpt.pth.tar")
+    assert set(got) == set(small) and all(np.array_equal(got[k], small[k]) for k in small)
+    with pytest.raises(ConversionError, match="unsupported"):
+        load_state_dict(tmp_path / "weights.bin")

@@ -1,0 +1,126 @@
+"""The training loop, resume and the train/evaluate tools, end to end on a tiny
+long-tailed digits dataset (ResNet-20 at 16x16, a few seconds per run)."""
+
+import json
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from keras_lt.config import load_config
+from keras_lt.data.prepare import prepare_dataset
+from keras_lt.training import TrainingError, train
+
+sys.path.insert(0, str(ROOT / "tools"))
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data") / "digits-lt"
+    prepare_dataset("digits", out, progress=False)
+    return out
+
+
+def tiny_cfg(data, **optim):
+    overrides = [f"data.prepared={data}", "model.backbone=resnet20", "data.workers=1",
+                 "optim.batch_size=64", "optim.warmup_epochs=1", "eval.batch_size=128",
+                 "runtime.verbose=0"]
+    overrides += [f"optim.{k}={v}" for k, v in optim.items()]
+    return load_config(ROOT / "zoo_configs" / "demo-digits-resnet32.yaml", overrides)
+
+
+def weights_of(path, cfg, ds_classes=10):
+    from keras_lt.models import build_model
+
+    model = build_model(cfg["model"], ds_classes, (16, 16, 3))
+    model.load_weights(path)
+    return [np.asarray(keras.ops.convert_to_numpy(v)) for v in model.weights]
+
+
+@pytest.fixture(scope="module")
+def straight_run(digits, tmp_path_factory):
+    """A finished 2-epoch run (shared: building and training cost seconds per backend)."""
+    run = tmp_path_factory.mktemp("runs") / "straight"
+    metrics = train(tiny_cfg(digits, epochs=2), run, verbose=0)
+    return run, metrics
+
+
+def test_train_writes_run_directory_and_report(digits, straight_run):
+    cfg = tiny_cfg(digits, epochs=2)
+    run, metrics = straight_run
+    for name in ("config.yaml", "last.weights.h5", "best.weights.h5", "state.json", "log.csv",
+                 "test_report.json", "test_report_per_class.csv", "test_report_confusion.csv",
+                 "test_report_per_class.png"):
+        assert (run / name).is_file(), name
+    state = json.loads((run / "state.json").read_text())
+    assert state["epoch"] == 2 and len(state["history"]) == 2
+    assert state["best_epoch"] in (1, 2)
+    # model selection used the val split: the best epoch has the best val class-average
+    val = [row["val_class_avg"] for row in state["history"]]
+    assert state["best_score"] == pytest.approx(max(val))
+    report = json.loads((run / "test_report.json").read_text())
+    assert report["info"]["selected_on"] == "val class_avg"
+    assert report["info"]["checkpoint"].endswith("best.weights.h5")
+    assert report["num_samples"] == metrics["num_samples"] > 0
+    assert {"many", "medium", "few", "class_avg", "top1"} <= set(report)
+    assert len((run / "log.csv").read_text().strip().splitlines()) == 3   # header + 2 epochs
+    # a second run into the same directory is refused (would mix two runs)
+    with pytest.raises(TrainingError, match="--resume"):
+        train(cfg, run, verbose=0)
+
+
+def test_resume_continues_exactly(digits, straight_run, tmp_path):
+    """2 epochs in one go == 1 epoch, stop, resume for the 2nd (weights, optimizer step, log)."""
+    cfg = tiny_cfg(digits, epochs=2)
+    straight, chunked = straight_run[0], tmp_path / "chunked"
+    assert train(cfg, chunked, verbose=0, stop_after=1) is None
+    state = json.loads((chunked / "state.json").read_text())
+    assert state["epoch"] == 1 and not (chunked / "test_report.json").exists()
+    with pytest.raises(TrainingError, match="differs"):
+        train(tiny_cfg(digits, epochs=3, lr=0.01), chunked, resume=True, verbose=0)
+    with pytest.raises(TrainingError, match="cannot resume"):
+        train(cfg, tmp_path / "nothing-here", resume=True, verbose=0)
+    train(cfg, chunked, resume=True, verbose=0)
+    a = weights_of(straight / "last.weights.h5", cfg)
+    b = weights_of(chunked / "last.weights.h5", cfg)
+    assert len(a) == len(b)
+    worst = max(float(np.max(np.abs(x - y)) / (np.max(np.abs(x)) + 1e-12)) for x, y in zip(a, b))
+    assert worst < 1e-4, worst
+    sa = json.loads((straight / "state.json").read_text())
+    sb = json.loads((chunked / "state.json").read_text())
+    assert sb["epoch"] == 2
+    assert [r["loss"] for r in sb["history"]] == pytest.approx([r["loss"] for r in sa["history"]],
+                                                               rel=1e-4)
+    assert (chunked / "test_report.json").is_file()
+
+
+def test_missing_dataset_is_a_clear_error(tmp_path):
+    cfg = tiny_cfg(tmp_path / "no-such-dataset", epochs=1)
+    with pytest.raises(TrainingError, match="prepare_data.py"):
+        train(cfg, tmp_path / "run", verbose=0)
+
+
+def test_train_and_evaluate_tools(digits, tmp_path, capsys):
+    import evaluate as evaluate_tool
+    import train as train_tool
+
+    run = tmp_path / "run"
+    args = ["--config", str(ROOT / "zoo_configs" / "demo-digits-resnet32.yaml"), "--run-dir",
+            str(run), "--set", f"data.prepared={digits}", "--set", "model.backbone=resnet20",
+            "--set", "optim.epochs=1", "--set", "data.workers=0", "--verbose", "0"]
+    assert train_tool.main(args) == 0
+    assert train_tool.main(args) == 2          # refuses to overwrite; says --resume
+    assert "--resume" in capsys.readouterr().err
+    out = tmp_path / "val-report"
+    assert evaluate_tool.main([str(run), "--weights", "last", "--split", "val",
+                               "--out", str(out)]) == 0
+    report = json.loads((out / "val_report.json").read_text())
+    assert report["info"]["split"] == "val" and report["num_samples"] > 0
+    assert (out / "val_report_per_class.png").stat().st_size > 1000
+    printed = capsys.readouterr().out
+    assert "class-avg" in printed and "few" in printed
+    assert evaluate_tool.main([str(tmp_path)]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+    assert train_tool.main(["--run-dir", str(tmp_path / "x"), "--resume"]) == 2
