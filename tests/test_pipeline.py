@@ -214,3 +214,48 @@ def test_threaded_prefetch_matches_and_survives_keras_peek():
             np.testing.assert_array_equal(np.asarray(y), ry)
     assert ld.epoch == 2
     ld.close()
+
+
+_NO_TF_SCRIPT = """
+import sys
+sys.modules["tensorflow"] = None          # any import of tensorflow now raises ImportError
+import numpy as np, keras
+from keras_lt.data.pipeline import make_loader
+from keras_lt.models import build_model
+
+class Split:
+    images = np.random.default_rng(0).integers(0, 256, (32, 32, 32, 3), dtype=np.uint8)
+    labels = np.arange(32) % 10
+    def __len__(self):
+        return 32
+    def get_batch(self, i):
+        return self.images[np.asarray(i)]
+
+loader = make_loader(Split(), ["cifar_autoaug", "cifar_simaug"], 16, (0.5,) * 3, (0.25,) * 3,
+                     workers=1)
+x, y = loader[0]
+assert len(x) == 2 and x[0].shape == (16, 32, 32, 3)
+model = build_model({"backbone": "resnet20"}, 10, (32, 32, 3))
+model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+single = make_loader(Split(), ["cifar_basic"], 16, (0.5,) * 3, (0.25,) * 3, workers=1)
+model.fit(single, epochs=1, verbose=0, shuffle=False)
+print("trained without tensorflow")
+"""
+
+
+@pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="checks torch and jax only")
+def test_pipeline_and_training_need_no_tensorflow(tmp_path):
+    """A GPU machine may have torch or jax and no TensorFlow: the input pipeline and
+    a fit() must work with every tensorflow import failing."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend(),
+           "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = subprocess.run([sys.executable, "-c", _NO_TF_SCRIPT], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "trained without tensorflow" in out.stdout
