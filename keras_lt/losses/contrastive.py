@@ -1,0 +1,223 @@
+"""Supervised contrastive losses of the long-tailed literature (``keras.ops`` only).
+
+One published equation per function:
+
+* :func:`supcon_loss` -- SupCon, Khosla et al. 2020, eq. 2 (``L^sup_out``), with the
+  ``temperature / base_temperature`` factor of the authors' ``losses.py``.
+* :func:`class_averaged_supcon_loss` -- the class-averaged supervised contrast of
+  BCL (Zhu et al. 2022, eq. 5-6: class-averaging + class-complement with class
+  prototypes) and BCCL (Kim & Ko 2025): eq. 2 (no prototypes) and the
+  class-complement eq. 6 (the k-means centroids join the contrast set).
+* :func:`bccl_reference_centroid_loss` -- the "centroid loss" as BCCL's released code
+  computes it (``average_loss`` of ``loss/contrastive.py``), an option beside the
+  paper's eq. 5 (:func:`centroid_contrastive_loss`).
+
+Shapes: ``features`` (B, V, D) with V views per sample, L2-normalised;
+``labels`` (B,) integer class ids. Anchors are the V*B view-features in
+*view-major* order ``[view 0 of all B; view 1 of all B; ...]`` (as the reference
+code's ``torch.cat(torch.unbind(features, 1))``), so their labels are ``tile(labels, V)``.
+"""
+
+from keras import ops
+
+__all__ = ["view_major", "supcon_loss", "class_averaged_supcon_loss",
+           "bccl_reference_centroid_loss", "nearest_subclass", "centroid_contrastive_loss"]
+
+
+def view_major(features):
+    """(B, V, D) -> (V*B, D): all samples' view 0, then all samples' view 1, ..."""
+    features = ops.convert_to_tensor(features)
+    b, v, d = ops.shape(features)
+    return ops.reshape(ops.transpose(features, (1, 0, 2)), (v * b, d))
+
+
+def pairwise_dot(a, b):
+    """(N, D) x (M, D) -> (N, M) dot products. ``einsum`` rather than ``matmul``:
+    keras' torch ``matmul`` computes float64 inputs in float32, einsum keeps the dtype
+    (the float64 parity tests rely on it)."""
+    return ops.einsum("nd,md->nm", a, b)
+
+
+def _mean(x):
+    """Mean of all elements as ``sum / size`` (keras' torch ``mean`` loses float64
+    precision, about 1e-8 relative)."""
+    return ops.sum(x) / ops.cast(ops.size(x), x.dtype)
+
+
+def _masked_log_softmax_denominator(logits, keep):
+    """``log sum_j keep_ij * exp(logits_ij)`` per row, stabilised by the row max (no
+    gradient through the max, which cancels exactly)."""
+    row_max = ops.stop_gradient(ops.max(logits, axis=1, keepdims=True))
+    return ops.log(ops.sum(ops.exp(logits - row_max) * keep, axis=1, keepdims=True)) + row_max
+
+
+def supcon_loss(features, labels=None, temperature=0.07, base_temperature=0.07,
+                contrast_mode="all"):
+    """Supervised contrastive loss (Khosla et al. 2020, eq. 2, ``L^sup_out``).
+
+    For anchor i with positives P(i) (other views with the same label, itself
+    excluded) and A(i) = every other view-feature:
+    ``L_i = -(T / T_base) / |P(i)| * sum_{p in P(i)} log(exp(z_i.z_p/T) / sum_{a in A(i)} exp(z_i.z_a/T))``,
+    averaged over the anchors. ``labels=None`` gives SimCLR (the positive is the
+    sample's other view). ``contrast_mode="one"`` uses only view 0 as anchors.
+
+    Args:
+        features: (B, V, D) L2-normalised.
+        labels: (B,) int or None.
+    Returns: scalar.
+    """
+    features = ops.convert_to_tensor(features)
+    b, v = ops.shape(features)[0], ops.shape(features)[1]
+    contrast = view_major(features)                                # (V*B, D)
+    ids = ops.arange(b) if labels is None else ops.reshape(labels, (-1,))
+    contrast_ids = ops.tile(ids, (v,))                             # (V*B,)
+    if contrast_mode == "one":
+        anchors, anchor_ids, n_anchor = features[:, 0], ids, b
+    elif contrast_mode == "all":
+        anchors, anchor_ids, n_anchor = contrast, contrast_ids, v * b
+    else:
+        raise ValueError(f"unknown contrast_mode {contrast_mode!r}; use 'all' or 'one'")
+    logits = pairwise_dot(anchors, contrast) / temperature   # (A, V*B)
+    not_self = 1.0 - ops.eye(n_anchor, v * b, dtype=logits.dtype)
+    positive = ops.cast(ops.equal(anchor_ids[:, None], contrast_ids[None, :]), logits.dtype)
+    positive = positive * not_self
+    log_prob = logits - _masked_log_softmax_denominator(logits, not_self)
+    mean_log_prob_pos = ops.sum(positive * log_prob, axis=1) / ops.sum(positive, axis=1)
+    return -(temperature / base_temperature) * _mean(mean_log_prob_pos)
+
+
+def class_averaged_supcon_loss(features, labels, num_classes, temperature=0.1,
+                               prototypes=None, prototype_labels=None, count="contrast"):
+    """Class-averaged (balanced) supervised contrast, BCL eq. 6 / BCCL eqs. 2 and 6.
+
+    The contrast set is the V*B view-features plus optional class ``prototypes``
+    (BCL: one L2-normalised class centre per class; BCCL eq. 6: the C*k k-means
+    centroids, which makes every class present in every batch -- "class-complement").
+    Only view-features are anchors. For anchor i:
+
+    ``log p_ij = s_ij - log sum_{j' != i} exp(s_ij') / w_ij'``,  ``s = z_i.z_j / T``,
+    ``L_i = -1/|P(i)| sum_{p in P(i)} log p_ip``, the loss the mean over anchors,
+
+    where P(i) are the contrast elements with the anchor's label (itself excluded,
+    prototypes of its class included) and ``w_ij`` the number of contrast elements
+    of class ``y_j`` that row i sees, so each class contributes the *mean* of its
+    exp-similarities to the denominator ("class-averaging"):
+
+    * ``count="contrast"`` (default; BCL's code, and the exact class mean):
+      ``w_ij = N_{y_j} - [j in P(i)]`` with ``N_c`` the number of contrast elements of
+      class c (``V * n_c`` + its prototypes).
+    * ``count="bccl_reference"`` (BCCL's released ``SupConLoss``): ``N_c`` is the count of
+      class c among the B labels of *one* view, and weights below 1e-6 become 1
+      (singleton classes). Same-class columns are then divided by ``n_c - 1`` and the
+      others by ``n_c``: each class weighs about twice its mean.
+
+    Args:
+        features: (B, V, D) L2-normalised view features.
+        labels: (B,) int class ids.
+        num_classes: C.
+        prototypes: optional (P, D) extra contrast elements (not anchors).
+        prototype_labels: (P,) int class of each prototype (required with ``prototypes``).
+        count: ``"contrast"`` or ``"bccl_reference"``.
+    Returns: scalar.
+    """
+    if count not in ("contrast", "bccl_reference"):
+        raise ValueError(f"unknown count {count!r}; use 'contrast' or 'bccl_reference'")
+    features = ops.convert_to_tensor(features)
+    b, v = ops.shape(features)[0], ops.shape(features)[1]
+    labels = ops.cast(ops.reshape(labels, (-1,)), "int32")
+    anchors = view_major(features)                                 # (A, D), A = V*B
+    anchor_ids = ops.tile(labels, (v,))                            # (A,)
+    contrast, contrast_ids = anchors, anchor_ids
+    if prototypes is not None:
+        if prototype_labels is None:
+            raise ValueError("prototype_labels are required with prototypes")
+        prototypes = ops.cast(prototypes, anchors.dtype)
+        contrast = ops.concatenate([anchors, prototypes], axis=0)  # (A + P, D)
+        contrast_ids = ops.concatenate(
+            [anchor_ids, ops.cast(ops.reshape(prototype_labels, (-1,)), "int32")], axis=0)
+    n_anchor = v * b
+    n_contrast = ops.shape(contrast)[0]
+    dtype = anchors.dtype
+    logits = pairwise_dot(anchors, contrast) / temperature   # (A, A + P)
+    not_self = 1.0 - ops.eye(n_anchor, n_contrast, dtype=dtype)
+    positive = ops.cast(ops.equal(anchor_ids[:, None], contrast_ids[None, :]), dtype) * not_self
+    if count == "contrast":
+        class_count = ops.sum(ops.one_hot(contrast_ids, num_classes, dtype=dtype), axis=0)
+    else:
+        class_count = ops.sum(ops.one_hot(labels, num_classes, dtype=dtype), axis=0)
+    weight = ops.take(class_count, contrast_ids)[None, :] - positive      # (A, A + P)
+    if count == "bccl_reference":
+        weight = ops.where(weight < 1e-6, ops.ones_like(weight), weight)
+    row_max = ops.stop_gradient(ops.max(logits, axis=1, keepdims=True))
+    denom = ops.sum(ops.exp(logits - row_max) * not_self / weight, axis=1, keepdims=True)
+    log_prob = logits - row_max - ops.log(denom)
+    mean_log_prob_pos = ops.sum(positive * log_prob, axis=1) / ops.maximum(
+        ops.sum(positive, axis=1), 1.0)
+    return -_mean(mean_log_prob_pos)
+
+
+def bccl_reference_centroid_loss(features, labels, centroids):
+    """BCCL's released "centroid loss" (``average_loss`` in ``loss/contrastive.py``).
+
+    With ``a_ij = z_i . mu_j`` over every view-feature i and every centroid j of
+    ``centroids`` (C, k, D) (class-major), and ``m_ij = 1`` when centroid j belongs to
+    the anchor's class, the code evaluates ``-log(exp(a*m) / exp(a*(1-m)))`` averaged
+    over the (V*B, C*k) matrix, i.e. ``mean((1 - 2m) * a)``: linear in the
+    similarities, no temperature. The paper's eq. 5 is
+    :func:`centroid_contrastive_loss`; this is the reference-code option.
+    """
+    features = ops.convert_to_tensor(features)
+    v = ops.shape(features)[1]
+    anchors = view_major(features)
+    anchor_ids = ops.tile(ops.cast(ops.reshape(labels, (-1,)), "int32"), (v,))
+    c, k, d = ops.shape(centroids)
+    flat = ops.reshape(ops.cast(centroids, anchors.dtype), (c * k, d))
+    centroid_ids = ops.repeat(ops.arange(c, dtype="int32"), k)
+    sim = pairwise_dot(anchors, flat)                 # (A, C*k)
+    own = ops.cast(ops.equal(anchor_ids[:, None], centroid_ids[None, :]), sim.dtype)
+    return _mean((1.0 - 2.0 * own) * sim)
+
+
+def nearest_subclass(anchors, anchor_ids, centroids):
+    """Sub-class id ``y * k + j`` of each anchor: its nearest (Euclidean) centroid j
+    among the k centroids of its own class y (BCCL §3.3). ``centroids``: (C, k, D)."""
+    c, k, d = ops.shape(centroids)
+    anchor_ids = ops.cast(ops.convert_to_tensor(anchor_ids), "int32")
+    own = ops.take(ops.cast(centroids, anchors.dtype), anchor_ids, axis=0)  # (A, k, D)
+    dist = ops.sum(ops.square(own - anchors[:, None, :]), axis=-1)         # (A, k)
+    return anchor_ids * k + ops.cast(ops.argmin(dist, axis=-1), "int32")
+
+
+def centroid_contrastive_loss(features, labels, centroids, temperature=0.1):
+    """Centroid loss L_CL (BCCL eq. 5): a sub-class supervised contrast.
+
+    Each view-feature's sub-class is its nearest centroid within its own class
+    (:func:`nearest_subclass`). For anchor i, the positives are the other
+    view-features of the same sub-class plus that sub-class's centroid; the
+    denominator runs over all other view-features and all C*k centroids:
+    ``L_CL = -1/(N_B + |C|) * sum_i 1/|P(i)| sum_{p in P(i)} log(exp(z_i.p/T) / sum_{a in A(i)} exp(z_i.a/T))``,
+    with N_B = V*B view-features and |C| = C*k centroids, normalised by
+    ``N_B + |C|`` as printed in the paper (the per-anchor terms are summed over the
+    N_B anchors only, since centroids carry no gradient and are not anchors).
+
+    Args:
+        features: (B, V, D) L2-normalised; labels: (B,); centroids: (C, k, D).
+    Returns: scalar.
+    """
+    features = ops.convert_to_tensor(features)
+    v = ops.shape(features)[1]
+    anchors = view_major(features)                                 # (A, D)
+    anchor_ids = ops.tile(ops.cast(ops.reshape(labels, (-1,)), "int32"), (v,))
+    c, k, d = ops.shape(centroids)
+    flat = ops.cast(ops.reshape(centroids, (c * k, d)), anchors.dtype)
+    sub = nearest_subclass(anchors, anchor_ids, centroids)         # (A,)
+    contrast = ops.concatenate([anchors, flat], axis=0)            # (A + C*k, D)
+    contrast_sub = ops.concatenate([sub, ops.arange(c * k, dtype="int32")], axis=0)
+    n_anchor = ops.shape(anchors)[0]
+    n_contrast = ops.shape(contrast)[0]
+    logits = pairwise_dot(anchors, contrast) / temperature
+    not_self = 1.0 - ops.eye(n_anchor, n_contrast, dtype=logits.dtype)
+    positive = ops.cast(ops.equal(sub[:, None], contrast_sub[None, :]), logits.dtype) * not_self
+    log_prob = logits - _masked_log_softmax_denominator(logits, not_self)
+    per_anchor = ops.sum(positive * log_prob, axis=1) / ops.sum(positive, axis=1)
+    return -ops.sum(per_anchor) / ops.cast(n_contrast, logits.dtype)

@@ -1,0 +1,127 @@
+"""Parity of the contrastive losses with the official code's outputs and gradients
+(fixtures copied from ../shared/oracles; see its README sections 1, 1b and 2).
+
+Float64 on torch and TensorFlow (match ``_f64`` to 1e-9 relative); JAX runs in
+float32 unless x64 is enabled, so there the inputs are float32 and the tolerance is
+the oracle README's float32 one (rtol 1e-5, atol 1e-6)."""
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import FIXTURES
+from helpers import value_and_grad
+from keras_lt.losses.contrastive import (
+    bccl_reference_centroid_loss, centroid_contrastive_loss, class_averaged_supcon_loss,
+    nearest_subclass, supcon_loss, view_major)
+
+F64 = keras.backend.backend() != "jax"
+DTYPE = np.float64 if F64 else np.float32
+RTOL, ATOL = (1e-9, 1e-12) if F64 else (1e-5, 1e-6)
+
+
+def load(name):
+    with np.load(FIXTURES / name, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+HOBBIT = load("supcon_hobbitlong.npz")
+BCCL = load("bccl_supcon.npz")
+BCL = load("bcl_balscl.npz")
+
+
+def close(actual, expected):
+    np.testing.assert_allclose(np.asarray(actual, np.float64), expected, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("case", list(HOBBIT["case_names"]))
+def test_supcon_matches_hobbitlong(case):
+    g = {k.split("/", 1)[1]: v for k, v in HOBBIT.items() if k.startswith(case + "/")}
+    labels = g["labels"] if bool(g["uses_labels"]) else None
+    t, bt, mode = float(g["temperature"]), float(g["base_temperature"]), str(g["contrast_mode"])
+    value, (grad,) = value_and_grad(
+        lambda f: supcon_loss(f, labels, t, bt, mode), g["features"].astype(DTYPE))
+    close(value, g["loss_f64"])
+    close(grad, g["dloss_dfeatures_f64"])
+
+
+@pytest.mark.parametrize("case", list(BCCL["case_names"]))
+def test_bccl_scl_matches_reference(case):
+    """BCCL's SupConLoss (warm-up branch == main branch, as the oracle asserts)."""
+    g = {k.split("/", 1)[1]: v for k, v in BCCL.items() if k.startswith(case + "/")}
+    C, t = len(g["cls_num_list"]), float(g["temperature"])
+    value, (grad,) = value_and_grad(
+        lambda f: class_averaged_supcon_loss(f, g["labels"], C, t, count="bccl_reference"),
+        g["features"].astype(DTYPE))
+    close(value, g["loss_warmup_f64"])
+    close(value, g["loss_f64"])
+    close(grad, g["dloss_dfeatures_f64"])
+
+
+@pytest.mark.parametrize("case", list(BCCL["case_names"]))
+def test_bccl_reference_centroid_loss(case):
+    g = {k.split("/", 1)[1]: v for k, v in BCCL.items() if k.startswith(case + "/")}
+    value, (gf, ga) = value_and_grad(
+        lambda f, a: bccl_reference_centroid_loss(f, g["labels"], a),
+        g["features"].astype(DTYPE), g["average"].astype(DTYPE))
+    close(value, g["average_loss_f64"])
+    close(gf, g["daverage_loss_dfeatures_f64"])
+    close(ga, g["daverage_loss_daverage_f64"])
+
+
+@pytest.mark.parametrize("case", list(BCL["case_names"]))
+def test_bcl_balanced_contrast_with_class_centres(case):
+    """BCL's BalSCL = class-averaging with the exact class mean + one centre per class."""
+    g = {k.split("/", 1)[1]: v for k, v in BCL.items() if k.startswith(case + "/")}
+    C, t = len(g["cls_num_list"]), float(g["temperature"])
+    value, (gf, gc) = value_and_grad(
+        lambda f, c: class_averaged_supcon_loss(f, g["targets"], C, t, prototypes=c,
+                                                prototype_labels=np.arange(C)),
+        g["features"].astype(DTYPE), g["centers"].astype(DTYPE))
+    close(value, g["loss_f64"])
+    close(gf, g["dloss_dfeatures_f64"])
+    close(gc, g["dloss_dcenters_f64"])
+
+
+def test_distinct_labels_reduce_to_supcon():
+    """With every class a singleton, BCCL's weights are all 1: plain SupCon (oracle note)."""
+    g = {k.split("/", 1)[1]: v for k, v in BCCL.items() if k.startswith("c10_b8_distinct/")}
+    f, y, t = g["features"].astype(DTYPE), g["labels"], float(g["temperature"])
+    a = keras.ops.convert_to_numpy(class_averaged_supcon_loss(f, y, 10, t, count="bccl_reference"))
+    b = keras.ops.convert_to_numpy(supcon_loss(f, y, t, t))
+    close(a, float(b))
+
+
+def _numpy_centroid_loss(f, y, mu, t):
+    """Direct numpy transcription of BCCL eq. 5 as documented in the loss."""
+    b, v, d = f.shape
+    c, k, _ = mu.shape
+    z = np.concatenate([f[:, i] for i in range(v)])
+    ids = np.tile(y, v)
+    sub = np.array([ids[i] * k + np.argmin(((mu[ids[i]] - z[i]) ** 2).sum(-1))
+                    for i in range(len(z))])
+    contrast = np.concatenate([z, mu.reshape(c * k, d)])
+    csub = np.concatenate([sub, np.arange(c * k)])
+    total = 0.0
+    for i in range(len(z)):
+        s = contrast @ z[i] / t
+        others = [j for j in range(len(contrast)) if j != i]
+        log_den = np.log(np.sum(np.exp(s[others])))
+        pos = [j for j in others if csub[j] == sub[i]]
+        total += np.mean([s[p] - log_den for p in pos])
+    return -total / len(contrast)
+
+
+def test_centroid_contrastive_loss_eq5():
+    rng = np.random.default_rng(0)
+    f = rng.normal(size=(6, 2, 8))
+    f /= np.linalg.norm(f, axis=-1, keepdims=True)
+    y = np.array([0, 1, 1, 2, 0, 1])
+    mu = rng.normal(size=(3, 2, 8)) * 0.5
+    got = keras.ops.convert_to_numpy(centroid_contrastive_loss(f.astype(DTYPE), y,
+                                                               mu.astype(DTYPE), 0.1))
+    np.testing.assert_allclose(float(got), _numpy_centroid_loss(f, y, mu, 0.1),
+                               rtol=1e-5 if not F64 else 1e-10)
+    sub = keras.ops.convert_to_numpy(nearest_subclass(
+        view_major(f.astype(DTYPE)), np.tile(y, 2).astype("int32"), mu.astype(DTYPE)))
+    assert np.all(sub // 2 == np.tile(y, 2))           # always a centroid of the own class
