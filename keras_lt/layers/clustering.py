@@ -59,17 +59,20 @@ def kmeans_step(points, centroids, valid):
     return reseeded
 
 
-def kmeans_init(points, valid, k, seed=None):
+def kmeans_init(points, valid, k, seed=None, noise=None):
     """k distinct random valid points per class as initial centroids, (C, k, D).
 
     A class with n < k valid points repeats them (point ``j mod n``); a class with
     none gets its first k slots (flagged invalid by :func:`batched_kmeans`).
-    ``seed``: an int or a ``keras.random.SeedGenerator``.
+    ``seed``: an int or a ``keras.random.SeedGenerator``; or pass ``noise``, (C, M)
+    uniform [0, 1) numbers drawn by the caller (e.g. outside a ``cond`` branch, where
+    a JAX seed-generator update may not happen).
     """
     import keras
 
     c, m = ops.shape(valid)[0], ops.shape(valid)[1]
-    noise = keras.random.uniform((c, m), seed=seed, dtype="float32")
+    if noise is None:
+        noise = keras.random.uniform((c, m), seed=seed, dtype="float32")
     score = noise + ops.cast(valid, "float32")          # valid slots rank first
     top = ops.cast(ops.top_k(score, k=min(k, m))[1], "int32")                  # (C, min(k, M))
     n_valid = ops.maximum(ops.cast(ops.sum(valid, axis=1), "int32"), 1)         # (C,)
@@ -79,7 +82,7 @@ def kmeans_init(points, valid, k, seed=None):
     return ops.take_along_axis(points, idx[:, :, None], axis=1)
 
 
-def batched_kmeans(points, k=5, num_iters=20, valid=None, init=None, seed=None):
+def batched_kmeans(points, k=5, num_iters=20, valid=None, init=None, seed=None, noise=None):
     """Cluster every class's queue into k centroids at once (BCCL eq. 4).
 
     Args:
@@ -88,7 +91,7 @@ def batched_kmeans(points, k=5, num_iters=20, valid=None, init=None, seed=None):
         num_iters: Lloyd iterations (a fixed count, so it compiles under ``jit``).
         valid: (C, M) 0/1 mask of filled queue slots (default: all).
         init: optional (C, k, D) initial centroids (default: :func:`kmeans_init`).
-        seed: seed of the random initialisation.
+        seed: seed of the random initialisation (or ``noise``, see :func:`kmeans_init`).
 
     Returns:
         ``(centroids (C, k, D), assignment (C, M) int32, class_valid (C,) bool)``;
@@ -104,7 +107,7 @@ def batched_kmeans(points, k=5, num_iters=20, valid=None, init=None, seed=None):
     if valid is None:
         valid = ops.ones(ops.shape(points)[:2], dtype=points.dtype)
     valid = ops.cast(valid, points.dtype)
-    centroids = (kmeans_init(points, valid, k, seed) if init is None
+    centroids = (kmeans_init(points, valid, k, seed, noise) if init is None
                  else ops.cast(ops.convert_to_tensor(init), points.dtype))
     for _ in range(int(num_iters)):
         centroids = kmeans_step(points, centroids, valid)

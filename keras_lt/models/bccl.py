@@ -1,0 +1,209 @@
+"""BCCL: Balanced Clustering Contrastive Learning (Kim & Ko 2025) as a ``keras.Model``.
+
+Everything the method does per step runs inside :meth:`BCCL.compute_loss`, so a
+plain ``model.fit`` trains it on torch, TensorFlow and JAX:
+
+1. the multi-view batch (V views of B images, view 0 the classifier view) goes
+   through the encoder F once; the projection head gives L2-normalised z
+   (B, V, D), the classifier G gives logits of view 0;
+2. on refresh steps the class-wise queues are clustered into C x k centroids
+   (eq. 4, :func:`~keras_lt.layers.clustering.batched_kmeans`):
+   ``refresh="paper"`` -- at the first step of every ``refresh_every``-th epoch
+   from the end of the warm-up on (paper: every 5 epochs); ``refresh="reference"``
+   -- at every step of the epochs divisible by ``refresh_every`` (BCCL's code: 10);
+3. the loss (eq. 9 with §4.3): ``L = L_SCL + L_LC + gamma * L_CL``:
+   before the warm-up ends L_SCL is the class-averaged supervised contrast (eq. 2)
+   and there is no centroid loss; afterwards the centroids join the contrast set
+   (class-complement, eq. 6) and the centroid loss (eq. 5, or the reference
+   code's linear form with ``centroid_loss="reference"``) is added. L_LC is the
+   logit-compensated cross-entropy (eqs. 7-8: logits + log prior, tau = 1).
+   Eq. 9 prints gamma on L_LC; §4.3 and the code put it on the centroid loss,
+   which is what is done here;
+4. the queues receive the detached z of every view (``queue_store="all_views"``,
+   as the code does; ``"classifier_view"`` stores view 0 only) -- every step,
+   warm-up included.
+
+Queues, centroids, the k-means seed and the step count are model variables:
+saved in checkpoints and restored on resume.
+"""
+
+import keras
+from keras import ops
+
+from keras_lt.layers import ProjectionHead
+from keras_lt.layers.clustering import batched_kmeans
+from keras_lt.layers.queues import ClassQueue
+from keras_lt.losses.classification import cross_entropy, log_class_prior
+from keras_lt.losses.contrastive import (
+    bccl_reference_centroid_loss, centroid_contrastive_loss, class_averaged_supcon_loss)
+from keras_lt.models.classifier import LTClassifier, l2_penalty
+
+__all__ = ["BCCL"]
+
+
+@keras.saving.register_keras_serializable(package="keras_lt")
+class BCCL(LTClassifier):
+    """BCCL training model; ``model(images)`` returns the classifier's logits.
+
+    Args (beyond :class:`~keras_lt.models.LTClassifier`'s):
+        class_counts: training images per class (logit compensation prior).
+        feat_dim, head_hidden: projection head ``d -> head_hidden -> feat_dim``.
+        queue_size: M per class (100). num_centroids: k (5).
+        temperature: tau of the contrastive losses (0.1 CIFAR, 0.07 ImageNet).
+        gamma: weight of the centroid loss (0.1). lc_tau: logit-compensation scale (1).
+        warmup_epochs: epochs of plain L_SCL (paper: 20 CIFAR, 10 ImageNet/iNat).
+        refresh_every, refresh: centroid schedule (see module doc).
+        steps_per_epoch: batches per epoch (for the schedule).
+        centroid_loss: ``"paper"`` (eq. 5) or ``"reference"``.
+        scl_count: class counts of the class-averaged denominator, ``"contrast"``
+            (exact class mean) or ``"bccl_reference"`` (the code's one-view count).
+        use_scl, use_centroid_loss, use_lc: ablation switches (BCCL Table 4);
+            without LC the cross-entropy is plain.
+        queue_store: ``"all_views"`` or ``"classifier_view"``.
+        kmeans_iters: Lloyd iterations per refresh.
+    """
+
+    def __init__(self, backbone="resnet32", num_classes=10, class_counts=None,
+                 backbone_kwargs=None, classifier="cosine", classifier_scale=1.0 / 0.03,
+                 input_shape=(32, 32, 3), weight_decay=0.0, feat_dim=128, head_hidden=512,
+                 queue_size=100, num_centroids=5, temperature=0.1, gamma=0.1, lc_tau=1.0,
+                 warmup_epochs=20, refresh_every=5, refresh="paper", steps_per_epoch=1,
+                 centroid_loss="paper", scl_count="contrast", use_scl=True,
+                 use_centroid_loss=True, use_lc=True, queue_store="all_views",
+                 kmeans_iters=20, seed=0, **kwargs):
+        super().__init__(backbone=backbone, num_classes=num_classes,
+                         backbone_kwargs=backbone_kwargs, classifier=classifier,
+                         classifier_scale=classifier_scale, input_shape=input_shape,
+                         weight_decay=weight_decay, **kwargs)
+        for name, value, allowed in (("refresh", refresh, ("paper", "reference")),
+                                     ("centroid_loss", centroid_loss, ("paper", "reference")),
+                                     ("scl_count", scl_count, ("contrast", "bccl_reference")),
+                                     ("queue_store", queue_store, ("all_views", "classifier_view"))):
+            if value not in allowed:
+                raise ValueError(f"BCCL {name} must be one of {allowed}, got {value!r}")
+        if class_counts is None:
+            class_counts = [1] * self.num_classes
+        if len(class_counts) != self.num_classes:
+            raise ValueError(f"class_counts has {len(class_counts)} entries for "
+                             f"{self.num_classes} classes")
+        self.class_counts = [int(c) for c in class_counts]
+        self.feat_dim, self.head_hidden = int(feat_dim), int(head_hidden)
+        self.queue_size, self.num_centroids = int(queue_size), int(num_centroids)
+        self.temperature, self.gamma, self.lc_tau = float(temperature), float(gamma), float(lc_tau)
+        self.warmup_epochs, self.refresh_every = int(warmup_epochs), int(refresh_every)
+        self.refresh, self.steps_per_epoch = refresh, max(int(steps_per_epoch), 1)
+        self.centroid_loss, self.scl_count = centroid_loss, scl_count
+        self.use_scl, self.use_centroid_loss, self.use_lc = bool(use_scl), bool(
+            use_centroid_loss), bool(use_lc)
+        self.queue_store, self.kmeans_iters, self.seed = queue_store, int(kmeans_iters), int(seed)
+        self._log_prior = log_class_prior(self.class_counts).astype("float32")
+        self.head = ProjectionHead(self.head_hidden, self.feat_dim, name="head")
+        self.queue = ClassQueue(self.num_classes, self.queue_size, self.feat_dim, name="queue")
+        self.centroids = self.add_weight(
+            shape=(self.num_classes, self.num_centroids, self.feat_dim), initializer="zeros",
+            trainable=False, name="centroids")
+        self.steps = self.add_weight(shape=(), initializer="zeros", dtype="int32",
+                                     trainable=False, name="steps")
+        self.kmeans_seed = keras.random.SeedGenerator(self.seed, name="kmeans_seed")
+
+    def build(self, input_shape=None):
+        super().build(input_shape)
+        self.head.build(self.backbone.output_shape)
+
+    def call(self, images, training=False):
+        """Logits of a batch; with a tuple of V views (training): a dict with
+        ``z`` (V*B, D) projections and ``logits`` (V*B, C), views stacked in order."""
+        if not isinstance(images, (tuple, list)):
+            return super().call(images, training=training)
+        feats = self.features(ops.concatenate(list(images), axis=0), training=training)
+        return {"z": self.head(feats, training=training), "logits": self.classifier(feats)}
+
+    # -- the schedule --------------------------------------------------------
+    def _epoch_and_first_step(self):
+        step = ops.convert_to_tensor(self.steps)
+        return step // self.steps_per_epoch, ops.equal(step % self.steps_per_epoch, 0)
+
+    def _refresh_now(self, epoch, first_step):
+        if self.refresh == "paper":
+            since = epoch - self.warmup_epochs
+            return ops.logical_and(ops.logical_and(since >= 0, first_step),
+                                   ops.equal(since % self.refresh_every, 0))
+        on = ops.equal(epoch % self.refresh_every, 0)
+        return ops.logical_and(on, epoch >= self.warmup_epochs)
+
+    def refresh_centroids(self, noise=None):
+        """Recluster every class queue (eq. 4); returns (C, k, D) centroids.
+        ``noise`` (C, M): the random numbers of the k-means initialisation."""
+        if noise is None:
+            noise = keras.random.uniform((self.num_classes, self.queue_size),
+                                         seed=self.kmeans_seed)
+        centroids, _, _ = batched_kmeans(ops.copy(self.queue.features), self.num_centroids,
+                                         self.kmeans_iters, valid=self.queue.valid_mask(),
+                                         noise=noise)
+        return centroids
+
+    # -- the loss ------------------------------------------------------------
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if not isinstance(y_pred, dict):       # evaluation on single images: plain CE
+            return cross_entropy(y, y_pred)
+        views = len(x)
+        labels = ops.cast(ops.reshape(y, (-1,)), "int32")
+        b = ops.shape(labels)[0]
+        z = ops.reshape(y_pred["z"], (views, b, self.feat_dim))
+        features = ops.transpose(z, (1, 0, 2))                                   # (B, V, D)
+        logits = y_pred["logits"][:b]
+        epoch, first_step = self._epoch_and_first_step()
+        warm = epoch < self.warmup_epochs
+
+        if training:
+            refresh = self._refresh_now(epoch, first_step)
+            # drawn outside the cond: a JAX seed-generator update must not sit in a branch
+            noise = keras.random.uniform((self.num_classes, self.queue_size),
+                                         seed=self.kmeans_seed)
+            centroids = ops.cond(refresh, lambda: self.refresh_centroids(noise),
+                                 lambda: ops.copy(self.centroids))
+            self.centroids.assign(centroids)
+        else:
+            centroids = ops.copy(self.centroids)
+        centroids = ops.stop_gradient(centroids)
+
+        prior = self._log_prior if self.use_lc else self._log_prior * 0.0
+        loss = cross_entropy(labels, logits + self.lc_tau * ops.cast(prior, logits.dtype))
+        if self.use_scl:
+            flat = ops.reshape(centroids, (-1, self.feat_dim))
+            proto_labels = ops.repeat(ops.arange(self.num_classes, dtype="int32"),
+                                      self.num_centroids)
+            scl_warm = class_averaged_supcon_loss(features, labels, self.num_classes,
+                                                  self.temperature, count=self.scl_count)
+            scl_full = class_averaged_supcon_loss(features, labels, self.num_classes,
+                                                  self.temperature, prototypes=flat,
+                                                  prototype_labels=proto_labels,
+                                                  count=self.scl_count)
+            loss = loss + ops.where(warm, scl_warm, scl_full)
+        if self.use_centroid_loss:
+            if self.centroid_loss == "paper":
+                l_cl = centroid_contrastive_loss(features, labels, centroids, self.temperature)
+            else:
+                l_cl = bccl_reference_centroid_loss(features, labels, centroids)
+            loss = loss + ops.where(warm, 0.0, self.gamma * l_cl)
+
+        if training:
+            stored = features if self.queue_store == "all_views" else features[:, :1]
+            self.queue.update(ops.reshape(ops.transpose(stored, (1, 0, 2)), (-1, self.feat_dim)),
+                              ops.tile(labels, (ops.shape(stored)[1],)))
+            self.steps.assign(ops.convert_to_tensor(self.steps) + 1)
+        if training and self.weight_decay:
+            loss = loss + l2_penalty(self.trainable_variables, self.weight_decay)
+        return loss
+
+    def get_config(self):
+        return {**super().get_config(), "class_counts": self.class_counts,
+                "feat_dim": self.feat_dim, "head_hidden": self.head_hidden,
+                "queue_size": self.queue_size, "num_centroids": self.num_centroids,
+                "temperature": self.temperature, "gamma": self.gamma, "lc_tau": self.lc_tau,
+                "warmup_epochs": self.warmup_epochs, "refresh_every": self.refresh_every,
+                "refresh": self.refresh, "steps_per_epoch": self.steps_per_epoch,
+                "centroid_loss": self.centroid_loss, "scl_count": self.scl_count,
+                "use_scl": self.use_scl, "use_centroid_loss": self.use_centroid_loss,
+                "use_lc": self.use_lc, "queue_store": self.queue_store,
+                "kmeans_iters": self.kmeans_iters, "seed": self.seed}
