@@ -86,3 +86,20 @@ def test_heads_shapes_and_serialization():
         assert clone.get_config() == layer.get_config()
         assert keras.saving.deserialize_keras_object(
             keras.saving.serialize_keras_object(layer)).get_config() == layer.get_config()
+
+
+def test_cosine_classifier_built_lazily_inside_a_train_step():
+    """Built on first call inside fit's traced step (TensorFlow graph): its initializer
+    must not need the global seed generator's state."""
+    class Tiny(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.fc = CosineClassifier(10)
+
+        def call(self, x):
+            return self.fc(x)
+
+    model = Tiny()
+    model.compile("sgd", "mse")
+    loss = model.train_on_batch(np.ones((4, 8), "float32"), np.zeros((4, 10), "float32"))
+    assert np.isfinite(loss)

@@ -54,6 +54,13 @@ class UnitColumnUniform(keras.initializers.Initializer):
     (``uniform_(-1, 1).renorm_(2, 1, 1e-5).mul_(1e5)``) for (in, out) weights."""
 
     def __init__(self, seed=None):
+        # An int seed drawn now (from Python's generator, which keras.utils.set_random_seed
+        # seeds), as Keras' own initializers do: a None seed would use the global seed
+        # generator, which has no state inside a traced TensorFlow function.
+        if seed is None:
+            import random
+
+            seed = random.randint(1, 2**31 - 1)
         self.seed = seed
 
     def __call__(self, shape, dtype=None):
