@@ -44,9 +44,17 @@ def _mean(x):
     return ops.sum(x) / ops.cast(ops.size(x), x.dtype)
 
 
+def _view_anchors(features, labels):
+    """View-major anchors (V*B, D) and their int32 labels ``tile(labels, V)``."""
+    features = ops.convert_to_tensor(features)
+    v = ops.shape(features)[1]
+    return view_major(features), ops.tile(ops.cast(ops.reshape(labels, (-1,)), "int32"), (v,))
+
+
 def _masked_log_softmax_denominator(logits, keep):
     """``log sum_j keep_ij * exp(logits_ij)`` per row, stabilised by the row max (no
-    gradient through the max, which cancels exactly)."""
+    gradient through the max, which cancels exactly). ``keep`` is a 0/1 mask or, for
+    class-averaging, a mask divided by per-column weights."""
     row_max = ops.stop_gradient(ops.max(logits, axis=1, keepdims=True))
     return ops.log(ops.sum(ops.exp(logits - row_max) * keep, axis=1, keepdims=True)) + row_max
 
@@ -122,11 +130,8 @@ def class_averaged_supcon_loss(features, labels, num_classes, temperature=0.1,
     """
     if count not in ("contrast", "bccl_reference"):
         raise ValueError(f"unknown count {count!r}; use 'contrast' or 'bccl_reference'")
-    features = ops.convert_to_tensor(features)
-    b, v = ops.shape(features)[0], ops.shape(features)[1]
     labels = ops.cast(ops.reshape(labels, (-1,)), "int32")
-    anchors = view_major(features)                                 # (A, D), A = V*B
-    anchor_ids = ops.tile(labels, (v,))                            # (A,)
+    anchors, anchor_ids = _view_anchors(features, labels)         # (A, D), (A,); A = V*B
     contrast, contrast_ids = anchors, anchor_ids
     if prototypes is not None:
         if prototype_labels is None:
@@ -135,7 +140,7 @@ def class_averaged_supcon_loss(features, labels, num_classes, temperature=0.1,
         contrast = ops.concatenate([anchors, prototypes], axis=0)  # (A + P, D)
         contrast_ids = ops.concatenate(
             [anchor_ids, ops.cast(ops.reshape(prototype_labels, (-1,)), "int32")], axis=0)
-    n_anchor = v * b
+    n_anchor = ops.shape(anchors)[0]
     n_contrast = ops.shape(contrast)[0]
     dtype = anchors.dtype
     logits = pairwise_dot(anchors, contrast) / temperature   # (A, A + P)
@@ -148,9 +153,7 @@ def class_averaged_supcon_loss(features, labels, num_classes, temperature=0.1,
     weight = ops.take(class_count, contrast_ids)[None, :] - positive      # (A, A + P)
     if count == "bccl_reference":
         weight = ops.where(weight < 1e-6, ops.ones_like(weight), weight)
-    row_max = ops.stop_gradient(ops.max(logits, axis=1, keepdims=True))
-    denom = ops.sum(ops.exp(logits - row_max) * not_self / weight, axis=1, keepdims=True)
-    log_prob = logits - row_max - ops.log(denom)
+    log_prob = logits - _masked_log_softmax_denominator(logits, not_self / weight)
     mean_log_prob_pos = ops.sum(positive * log_prob, axis=1) / ops.maximum(
         ops.sum(positive, axis=1), 1.0)
     return -_mean(mean_log_prob_pos)
@@ -166,10 +169,7 @@ def bccl_reference_centroid_loss(features, labels, centroids):
     similarities, no temperature. The paper's eq. 5 is
     :func:`centroid_contrastive_loss`; this is the reference-code option.
     """
-    features = ops.convert_to_tensor(features)
-    v = ops.shape(features)[1]
-    anchors = view_major(features)
-    anchor_ids = ops.tile(ops.cast(ops.reshape(labels, (-1,)), "int32"), (v,))
+    anchors, anchor_ids = _view_anchors(features, labels)
     c, k, d = ops.shape(centroids)
     flat = ops.reshape(ops.cast(centroids, anchors.dtype), (c * k, d))
     centroid_ids = ops.repeat(ops.arange(c, dtype="int32"), k)
@@ -204,10 +204,7 @@ def centroid_contrastive_loss(features, labels, centroids, temperature=0.1):
         features: (B, V, D) L2-normalised; labels: (B,); centroids: (C, k, D).
     Returns: scalar.
     """
-    features = ops.convert_to_tensor(features)
-    v = ops.shape(features)[1]
-    anchors = view_major(features)                                 # (A, D)
-    anchor_ids = ops.tile(ops.cast(ops.reshape(labels, (-1,)), "int32"), (v,))
+    anchors, anchor_ids = _view_anchors(features, labels)         # (A, D), (A,)
     c, k, d = ops.shape(centroids)
     flat = ops.cast(ops.reshape(centroids, (c * k, d)), anchors.dtype)
     sub = nearest_subclass(anchors, anchor_ids, centroids)         # (A,)

@@ -33,7 +33,8 @@ from keras import ops
 from keras_lt.layers import ProjectionHead
 from keras_lt.layers.clustering import batched_kmeans
 from keras_lt.layers.queues import ClassQueue
-from keras_lt.losses.classification import cross_entropy, log_class_prior
+from keras_lt.losses.classification import (
+    cross_entropy, log_class_prior, logit_adjusted_cross_entropy)
 from keras_lt.losses.contrastive import (
     bccl_reference_centroid_loss, centroid_contrastive_loss, class_averaged_supcon_loss)
 from keras_lt.models.classifier import LTClassifier, l2_penalty
@@ -131,12 +132,9 @@ class BCCL(LTClassifier):
         on = ops.equal(epoch % self.refresh_every, 0)
         return ops.logical_and(on, epoch >= self.warmup_epochs)
 
-    def refresh_centroids(self, noise=None):
+    def refresh_centroids(self, noise):
         """Recluster every class queue (eq. 4); returns (C, k, D) centroids.
-        ``noise`` (C, M): the random numbers of the k-means initialisation."""
-        if noise is None:
-            noise = keras.random.uniform((self.num_classes, self.queue_size),
-                                         seed=self.kmeans_seed)
+        ``noise`` (C, M): uniform numbers for the k-means initialisation."""
         centroids, _, _ = batched_kmeans(ops.copy(self.queue.features), self.num_centroids,
                                          self.kmeans_iters, valid=self.queue.valid_mask(),
                                          noise=noise)
@@ -167,8 +165,10 @@ class BCCL(LTClassifier):
             centroids = ops.copy(self.centroids)
         centroids = ops.stop_gradient(centroids)
 
-        prior = self._log_prior if self.use_lc else self._log_prior * 0.0
-        loss = cross_entropy(labels, logits + self.lc_tau * ops.cast(prior, logits.dtype))
+        if self.use_lc:
+            loss = logit_adjusted_cross_entropy(labels, logits, self._log_prior, self.lc_tau)
+        else:
+            loss = cross_entropy(labels, logits)
         if self.use_scl:
             flat = ops.reshape(centroids, (-1, self.feat_dim))
             proto_labels = ops.repeat(ops.arange(self.num_classes, dtype="int32"),
