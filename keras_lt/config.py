@@ -38,6 +38,18 @@ DEFAULTS = {
         "warmup_epochs": 5,
         "min_lr": 0.0,
     },
+    # Method-specific settings (used when ``method: bccl``); defaults are the
+    # paper's CIFAR values (Kim & Ko 2025, §4.1-4.3), see keras_lt.models.BCCL.
+    # ``warmup_epochs: null`` means "the same as optim.warmup_epochs", as in the
+    # reference code, where one --warmup_epochs drives the lr warm-up and the
+    # SCL -> class-complement switch.
+    "bccl": {
+        "feat_dim": 128, "head_hidden": 512, "queue_size": 100, "num_centroids": 5,
+        "temperature": 0.1, "gamma": 0.1, "lc_tau": 1.0, "warmup_epochs": None,
+        "refresh_every": 5, "refresh": "paper", "centroid_loss": "paper",
+        "scl_count": "contrast", "use_scl": True, "use_centroid_loss": True, "use_lc": True,
+        "queue_store": "all_views", "kmeans_iters": 20,
+    },
     "eval": {"every": 1, "batch_size": 256, "select_on": "class_avg"},
     # jit_compile "auto": off on torch and TensorFlow (XLA/Inductor are slower or
     # crash for these convs on CPU), on for JAX (JAX without jit runs op by op).

@@ -32,7 +32,7 @@ from keras_lt.data.dataset import PreparedDataset
 from keras_lt.data.pipeline import make_loader
 from keras_lt.eval.report import evaluate_model
 from keras_lt.losses import get_loss
-from keras_lt.models import build_model
+from keras_lt.models.builder import build_method_model
 from keras_lt.utils.schedules import WarmupCosine
 
 
@@ -83,15 +83,20 @@ def load_data(cfg):
 def build_training_model(cfg, num_classes, class_counts, image_shape, steps_per_epoch):
     """Model compiled with the recipe's loss, SGD and warm-up + cosine schedule."""
     optim = cfg["optim"]
-    model = build_model(cfg["model"], num_classes, image_shape, weight_decay=optim["weight_decay"])
+    model = build_method_model(cfg, num_classes, class_counts, image_shape, steps_per_epoch)
     schedule = WarmupCosine(optim["lr"], total_steps=optim["epochs"] * steps_per_epoch,
                             warmup_steps=optim["warmup_epochs"] * steps_per_epoch,
                             min_lr=optim.get("min_lr", 0.0))
     optimizer = keras.optimizers.SGD(schedule, momentum=optim["momentum"], nesterov=optim["nesterov"])
+    jit = resolve_jit(cfg["runtime"]["jit_compile"])
+    if cfg.get("method", "baseline") != "baseline":
+        # the method's loss lives in model.compute_loss; its training output is a
+        # dict (projections + logits), so accuracy is measured on val instead
+        model.compile(optimizer=optimizer, jit_compile=jit)
+        return model
     loss_cfg = {k: v for k, v in cfg["loss"].items() if k != "name"}
     model.compile(optimizer=optimizer, loss=get_loss(cfg["loss"]["name"], class_counts, **loss_cfg),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")],
-                  jit_compile=resolve_jit(cfg["runtime"]["jit_compile"]))
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")], jit_compile=jit)
     return model
 
 
@@ -152,7 +157,7 @@ def run_info():
 
 
 def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None):
-    """Train a baseline recipe into ``run_dir``; returns the final test metrics.
+    """Train a recipe (any method) into ``run_dir``; returns the final test metrics.
 
     ``stop_after``: train at most this many epochs in this call, then stop with
     everything checkpointed (continue with ``resume=True``); useful to split a
@@ -184,6 +189,9 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None):
                  "versions": run_info(), "dataset": str(cfg["data"]["prepared"]),
                  "dataset_provenance": ds.meta.get("provenance", {}), "train_seconds": 0.0}
 
+    if cfg.get("method", "baseline") == "bccl" and len(cfg["data"]["views"]) < 2:
+        raise TrainingError(f"method bccl needs at least two views (classifier view + "
+                            f"contrastive view), got data.views={cfg['data']['views']}")
     keras.utils.set_random_seed(int(cfg["seed"]))
     loader = make_loader(train_split, views=cfg["data"]["views"], batch_size=optim["batch_size"],
                          mean=mean, std=std, shuffle=True, seed=int(cfg["seed"]), drop_last=True,

@@ -41,3 +41,25 @@ def rel_err(a, b):
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     scale = np.max(np.abs(b))
     return float(np.max(np.abs(a - b)) / scale) if scale > 0 else float(np.max(np.abs(a)))
+
+
+OTHER_BACKEND = {"torch": "tensorflow", "tensorflow": "jax", "jax": "torch"}
+
+
+def run_on_backend(backend, script, *args, timeout=300):
+    """Run ``python script args...`` in a fresh interpreter on another Keras
+    backend (a process has one backend); returns its stdout. Fails the test with
+    the child's stderr when it exits non-zero."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "KERAS_BACKEND": backend,
+           "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, str(script), *map(str, args)], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(f"{script} on {backend} failed:\n{proc.stderr[-4000:]}")
+    return proc.stdout

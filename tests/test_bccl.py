@@ -65,3 +65,32 @@ def test_bccl_rejects_bad_options():
         make_model(centroid_loss="nope")
     with pytest.raises(ValueError, match="class_counts"):
         make_model(class_counts=[1, 2])
+
+
+def test_bccl_checkpoint_loads_on_another_backend(tmp_path):
+    """Train past warm-up here, save; a fresh process on the next backend
+    (torch -> TF -> JAX -> torch over the three CI runs) rebuilds the model from
+    its config (safe_mode), loads the weights and predicts the same logits and
+    holds the same queues and centroids."""
+    import json
+
+    from conftest import TESTS
+    from helpers import OTHER_BACKEND, run_on_backend
+
+    model = make_model()
+    x, y = data()
+    model.fit(x, y, batch_size=B, epochs=2, shuffle=False, verbose=0)
+    (tmp_path / "model.json").write_text(json.dumps(keras.saving.serialize_keras_object(model)))
+    model.save_weights(tmp_path / "model.weights.h5")
+    np.savez(tmp_path / "inputs.npz", x=x[0])
+    other = OTHER_BACKEND[keras.backend.backend()]
+    run_on_backend(other, TESTS / "load_and_predict.py", tmp_path / "model.json",
+                   tmp_path / "model.weights.h5", tmp_path / "inputs.npz", tmp_path / "out.npz")
+    out = np.load(tmp_path / "out.npz")
+    assert str(out["backend"]) == other
+    np.testing.assert_allclose(out["preds"], model.predict(x[0], verbose=0), rtol=1e-5, atol=1e-5)
+    mine = [ops.convert_to_numpy(v) for v in model.weights]
+    assert len(mine) == len([k for k in out.files if k.startswith("var")])
+    for i, v in enumerate(mine):
+        np.testing.assert_allclose(out[f"var{i}"], v, rtol=1e-6, atol=1e-6)
+    assert np.abs(ops.convert_to_numpy(model.centroids)).sum() > 0   # past warm-up: real centroids

@@ -92,24 +92,31 @@ def test_distinct_labels_reduce_to_supcon():
     close(a, float(b))
 
 
-def _numpy_centroid_loss(f, y, mu, t):
-    """Direct numpy transcription of BCCL eq. 5 as documented in the loss."""
+def _numpy_centroid_loss(f, y, mu, t, valid=None):
+    """Direct numpy transcription of BCCL eq. 5 as documented in the loss; centroids
+    with ``valid == 0`` are not in the contrast set (an anchor without positives adds 0)."""
     b, v, d = f.shape
     c, k, _ = mu.shape
+    valid = np.ones((c, k)) if valid is None else valid
     z = np.concatenate([f[:, i] for i in range(v)])
     ids = np.tile(y, v)
-    sub = np.array([ids[i] * k + np.argmin(((mu[ids[i]] - z[i]) ** 2).sum(-1))
-                    for i in range(len(z))])
+    sub = []
+    for i in range(len(z)):
+        dist = ((mu[ids[i]] - z[i]) ** 2).sum(-1)
+        allowed = valid[ids[i]] > 0 if valid[ids[i]].any() else np.ones(k, bool)
+        sub.append(ids[i] * k + np.argmin(np.where(allowed, dist, np.inf)))
+    sub = np.array(sub)
     contrast = np.concatenate([z, mu.reshape(c * k, d)])
     csub = np.concatenate([sub, np.arange(c * k)])
+    in_set = np.concatenate([np.ones(len(z), bool), valid.reshape(-1) > 0])
     total = 0.0
     for i in range(len(z)):
         s = contrast @ z[i] / t
-        others = [j for j in range(len(contrast)) if j != i]
+        others = [j for j in range(len(contrast)) if j != i and in_set[j]]
         log_den = np.log(np.sum(np.exp(s[others])))
         pos = [j for j in others if csub[j] == sub[i]]
-        total += np.mean([s[p] - log_den for p in pos])
-    return -total / len(contrast)
+        total += np.mean([s[p] - log_den for p in pos]) if pos else 0.0
+    return -total / in_set.sum()
 
 
 def test_centroid_contrastive_loss_eq5():
@@ -125,3 +132,33 @@ def test_centroid_contrastive_loss_eq5():
     sub = keras.ops.convert_to_numpy(nearest_subclass(
         view_major(f.astype(DTYPE)), np.tile(y, 2).astype("int32"), mu.astype(DTYPE)))
     assert np.all(sub // 2 == np.tile(y, 2))           # always a centroid of the own class
+
+
+def test_invalid_prototypes_are_the_same_as_absent_ones():
+    """Centroids of classes with empty queues (valid = 0) must not enter eq. 6 or eq. 5:
+    masking them gives the loss computed without them."""
+    rng = np.random.default_rng(1)
+    f = rng.normal(size=(6, 2, 8))
+    f /= np.linalg.norm(f, axis=-1, keepdims=True)
+    y = np.array([0, 1, 1, 2, 0, 1])
+    mu = rng.normal(size=(4, 2, 8)) * 0.5          # class 3: absent from the batch
+    valid = np.ones((4, 2))
+    valid[2] = 0                                   # class 2's queue is empty
+    valid[3, 1] = 0
+    keep = valid.reshape(-1) > 0
+    proto_labels = np.repeat(np.arange(4), 2).astype("int32")
+    flat = mu.reshape(-1, 8)
+    for count in ("contrast", "bccl_reference"):
+        masked = class_averaged_supcon_loss(f.astype(DTYPE), y, 4, 0.1, flat.astype(DTYPE),
+                                            proto_labels, count, prototype_valid=valid.reshape(-1))
+        dropped = class_averaged_supcon_loss(f.astype(DTYPE), y, 4, 0.1,
+                                             flat[keep].astype(DTYPE), proto_labels[keep], count)
+        np.testing.assert_allclose(float(keras.ops.convert_to_numpy(masked)),
+                                   float(keras.ops.convert_to_numpy(dropped)), rtol=1e-6)
+    got = centroid_contrastive_loss(f.astype(DTYPE), y, mu.astype(DTYPE), 0.1,
+                                    centroid_valid=valid.astype(DTYPE))
+    assert np.isfinite(float(keras.ops.convert_to_numpy(got)))
+    np.testing.assert_allclose(float(keras.ops.convert_to_numpy(got)),
+                               _numpy_centroid_loss(f, y, mu, 0.1, valid), rtol=1e-5)
+    full = centroid_contrastive_loss(f.astype(DTYPE), y, mu.astype(DTYPE), 0.1)
+    assert abs(float(keras.ops.convert_to_numpy(full)) - float(keras.ops.convert_to_numpy(got))) > 1e-3

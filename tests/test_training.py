@@ -124,3 +124,75 @@ def test_train_and_evaluate_tools(digits, tmp_path, capsys):
     assert evaluate_tool.main([str(tmp_path)]) == 2
     assert "not a run directory" in capsys.readouterr().err
     assert train_tool.main(["--run-dir", str(tmp_path / "x"), "--resume"]) == 2
+
+
+def bccl_cfg(data, **optim):
+    overrides = ["method=bccl", "data.views=[cifar_basic, cifar_basic]", "model.classifier=cosine",
+                 "bccl.feat_dim=16", "bccl.head_hidden=32", "bccl.queue_size=8",
+                 "bccl.num_centroids=2", "bccl.kmeans_iters=3", "bccl.refresh_every=1"]
+    cfg = tiny_cfg(data, **optim)
+    from keras_lt.config import apply_override
+
+    for o in overrides:
+        cfg = apply_override(cfg, o)
+    return cfg
+
+
+def bccl_state(run, cfg):
+    from keras_lt.data.dataset import PreparedDataset
+    from keras_lt.models.builder import build_method_model
+
+    ds = PreparedDataset(cfg["data"]["prepared"])
+    model = build_method_model(cfg, ds.num_classes, list(ds.train_counts), (16, 16, 3), 1)
+    model.load_weights(run / "last.weights.h5")
+    return {name: keras.ops.convert_to_numpy(v) for name, v in (
+        ("queue", model.queue.features), ("count", model.queue.count), ("head", model.queue.head),
+        ("centroids", model.centroids), ("steps", model.steps))}
+
+
+def test_bccl_recipe_trains_and_resumes_with_the_same_queues(digits, tmp_path):
+    """tools/train.py's loop with method: bccl -- 3 epochs straight == 1 epoch,
+    stop, resume for 2: same queue contents, centroids and step count, so the
+    k-means refreshes after the resume see the same features."""
+    cfg = bccl_cfg(digits, epochs=3)
+    straight, chunked = tmp_path / "straight", tmp_path / "chunked"
+    metrics = train(cfg, straight, verbose=0)
+    assert {"top1", "class_avg", "many", "medium", "few"} <= set(metrics)
+    assert train(cfg, chunked, verbose=0, stop_after=1) is None
+    after_one = bccl_state(chunked, cfg)
+    assert after_one["count"].min() > 0 and np.abs(after_one["queue"]).sum() > 0
+    train(cfg, chunked, resume=True, verbose=0)
+    a, b = bccl_state(straight, cfg), bccl_state(chunked, cfg)
+    assert int(a["steps"]) == int(b["steps"]) > 0
+    np.testing.assert_array_equal(a["count"], b["count"])
+    np.testing.assert_array_equal(a["head"], b["head"])
+    np.testing.assert_allclose(a["queue"], b["queue"], atol=2e-4)
+    np.testing.assert_allclose(a["centroids"], b["centroids"], atol=2e-4)
+    assert np.linalg.norm(a["centroids"], axis=-1).min() > 0.1     # refreshed after warm-up
+
+
+def test_bccl_recipe_needs_two_views(digits, tmp_path):
+    from keras_lt.config import apply_override
+
+    cfg = apply_override(bccl_cfg(digits, epochs=1), "data.views=[cifar_basic]")
+    with pytest.raises(TrainingError, match="two views"):
+        train(cfg, tmp_path / "run", verbose=0)
+
+
+def test_every_zoo_recipe_loads_and_names_known_settings():
+    """Each recipe in zoo_configs/ parses (unknown keys are errors), names known
+    views and backbone, and its name matches its file name."""
+    from keras_lt.backbones import BACKBONES
+    from keras_lt.data.pipeline import KNOWN_VIEWS
+    from keras_lt.models.builder import METHODS
+
+    recipes = sorted((ROOT / "zoo_configs").glob("*.yaml"))
+    assert len(recipes) >= 14
+    for path in recipes:
+        cfg = load_config(path)
+        assert cfg["name"] == path.stem, path
+        assert cfg["method"] in METHODS, path
+        assert cfg["model"]["backbone"] in BACKBONES, path
+        assert set(cfg["data"]["views"]) | {cfg["data"]["eval_view"]} <= set(KNOWN_VIEWS), path
+        if cfg["method"] == "bccl":
+            assert len(cfg["data"]["views"]) >= 2, path

@@ -51,6 +51,15 @@ def _view_anchors(features, labels):
     return view_major(features), ops.tile(ops.cast(ops.reshape(labels, (-1,)), "int32"), (v,))
 
 
+def _contrast_mask(n_anchor, n_extra, extra_valid, dtype):
+    """(n_anchor + n_extra,) 0/1: every view-feature is in the contrast set; an
+    extra element (prototype / centroid) only where ``extra_valid`` says so."""
+    if extra_valid is None:
+        return ops.ones((n_anchor + n_extra,), dtype)
+    extra = ops.cast(ops.reshape(extra_valid, (-1,)), dtype)
+    return ops.concatenate([ops.ones((n_anchor,), dtype), extra], axis=0)
+
+
 def _masked_log_softmax_denominator(logits, keep):
     """``log sum_j keep_ij * exp(logits_ij)`` per row, stabilised by the row max (no
     gradient through the max, which cancels exactly). ``keep`` is a 0/1 mask or, for
@@ -95,7 +104,8 @@ def supcon_loss(features, labels=None, temperature=0.07, base_temperature=0.07,
 
 
 def class_averaged_supcon_loss(features, labels, num_classes, temperature=0.1,
-                               prototypes=None, prototype_labels=None, count="contrast"):
+                               prototypes=None, prototype_labels=None, count="contrast",
+                               prototype_valid=None):
     """Class-averaged (balanced) supervised contrast, BCL eq. 6 / BCCL eqs. 2 and 6.
 
     The contrast set is the V*B view-features plus optional class ``prototypes``
@@ -126,6 +136,8 @@ def class_averaged_supcon_loss(features, labels, num_classes, temperature=0.1,
         prototypes: optional (P, D) extra contrast elements (not anchors).
         prototype_labels: (P,) int class of each prototype (required with ``prototypes``).
         count: ``"contrast"`` or ``"bccl_reference"``.
+        prototype_valid: optional (P,) 0/1; prototypes marked 0 (e.g. centroids of a
+            class whose queue is still empty) are left out of the contrast set.
     Returns: scalar.
     """
     if count not in ("contrast", "bccl_reference"):
@@ -143,16 +155,18 @@ def class_averaged_supcon_loss(features, labels, num_classes, temperature=0.1,
     n_anchor = ops.shape(anchors)[0]
     n_contrast = ops.shape(contrast)[0]
     dtype = anchors.dtype
+    in_set = _contrast_mask(n_anchor, n_contrast - n_anchor, prototype_valid, dtype)  # (A + P,)
     logits = pairwise_dot(anchors, contrast) / temperature   # (A, A + P)
-    not_self = 1.0 - ops.eye(n_anchor, n_contrast, dtype=dtype)
+    not_self = (1.0 - ops.eye(n_anchor, n_contrast, dtype=dtype)) * in_set[None, :]
     positive = ops.cast(ops.equal(anchor_ids[:, None], contrast_ids[None, :]), dtype) * not_self
     if count == "contrast":
-        class_count = ops.sum(ops.one_hot(contrast_ids, num_classes, dtype=dtype), axis=0)
+        class_count = ops.sum(ops.one_hot(contrast_ids, num_classes, dtype=dtype)
+                              * in_set[:, None], axis=0)
     else:
         class_count = ops.sum(ops.one_hot(labels, num_classes, dtype=dtype), axis=0)
-    weight = ops.take(class_count, contrast_ids)[None, :] - positive      # (A, A + P)
-    if count == "bccl_reference":
-        weight = ops.where(weight < 1e-6, ops.ones_like(weight), weight)
+    # counts are integers; weights below 1 occur only where the reference code's
+    # `weight < 1e-6 -> 1` rule applies, or in columns left out of the set
+    weight = ops.maximum(ops.take(class_count, contrast_ids)[None, :] - positive, 1.0)
     log_prob = logits - _masked_log_softmax_denominator(logits, not_self / weight)
     mean_log_prob_pos = ops.sum(positive * log_prob, axis=1) / ops.maximum(
         ops.sum(positive, axis=1), 1.0)
@@ -178,17 +192,23 @@ def bccl_reference_centroid_loss(features, labels, centroids):
     return _mean((1.0 - 2.0 * own) * sim)
 
 
-def nearest_subclass(anchors, anchor_ids, centroids):
+def nearest_subclass(anchors, anchor_ids, centroids, centroid_valid=None):
     """Sub-class id ``y * k + j`` of each anchor: its nearest (Euclidean) centroid j
-    among the k centroids of its own class y (BCCL §3.3). ``centroids``: (C, k, D)."""
+    among the k centroids of its own class y (BCCL §3.3). ``centroids``: (C, k, D);
+    ``centroid_valid``: optional (C, k) 0/1, invalid centroids are never chosen
+    (unless all of a class's are invalid)."""
     c, k, d = ops.shape(centroids)
     anchor_ids = ops.cast(ops.convert_to_tensor(anchor_ids), "int32")
     own = ops.take(ops.cast(centroids, anchors.dtype), anchor_ids, axis=0)  # (A, k, D)
     dist = ops.sum(ops.square(own - anchors[:, None, :]), axis=-1)         # (A, k)
+    if centroid_valid is not None:
+        own_valid = ops.take(ops.cast(centroid_valid, dist.dtype), anchor_ids, axis=0)
+        dist = dist + (1.0 - own_valid) * 1e6
     return anchor_ids * k + ops.cast(ops.argmin(dist, axis=-1), "int32")
 
 
-def centroid_contrastive_loss(features, labels, centroids, temperature=0.1):
+def centroid_contrastive_loss(features, labels, centroids, temperature=0.1,
+                              centroid_valid=None):
     """Centroid loss L_CL (BCCL eq. 5): a sub-class supervised contrast.
 
     Each view-feature's sub-class is its nearest centroid within its own class
@@ -202,19 +222,22 @@ def centroid_contrastive_loss(features, labels, centroids, temperature=0.1):
 
     Args:
         features: (B, V, D) L2-normalised; labels: (B,); centroids: (C, k, D).
+        centroid_valid: optional (C, k) 0/1; invalid centroids (classes whose queue
+            was empty at the refresh) are left out of the contrast set and of |C|.
     Returns: scalar.
     """
     anchors, anchor_ids = _view_anchors(features, labels)         # (A, D), (A,)
     c, k, d = ops.shape(centroids)
     flat = ops.cast(ops.reshape(centroids, (c * k, d)), anchors.dtype)
-    sub = nearest_subclass(anchors, anchor_ids, centroids)         # (A,)
+    sub = nearest_subclass(anchors, anchor_ids, centroids, centroid_valid)   # (A,)
     contrast = ops.concatenate([anchors, flat], axis=0)            # (A + C*k, D)
     contrast_sub = ops.concatenate([sub, ops.arange(c * k, dtype="int32")], axis=0)
     n_anchor = ops.shape(anchors)[0]
     n_contrast = ops.shape(contrast)[0]
     logits = pairwise_dot(anchors, contrast) / temperature
-    not_self = 1.0 - ops.eye(n_anchor, n_contrast, dtype=logits.dtype)
+    in_set = _contrast_mask(n_anchor, c * k, centroid_valid, logits.dtype)   # (A + C*k,)
+    not_self = (1.0 - ops.eye(n_anchor, n_contrast, dtype=logits.dtype)) * in_set[None, :]
     positive = ops.cast(ops.equal(sub[:, None], contrast_sub[None, :]), logits.dtype) * not_self
     log_prob = logits - _masked_log_softmax_denominator(logits, not_self)
-    per_anchor = ops.sum(positive * log_prob, axis=1) / ops.sum(positive, axis=1)
-    return -ops.sum(per_anchor) / ops.cast(n_contrast, logits.dtype)
+    per_anchor = ops.sum(positive * log_prob, axis=1) / ops.maximum(ops.sum(positive, axis=1), 1.0)
+    return -ops.sum(per_anchor) / ops.sum(in_set)

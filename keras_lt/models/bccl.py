@@ -132,6 +132,19 @@ class BCCL(LTClassifier):
         on = ops.equal(epoch % self.refresh_every, 0)
         return ops.logical_and(on, epoch >= self.warmup_epochs)
 
+    def _kmeans_noise(self):
+        """(C, M) uniform numbers for the k-means initialisation, a function of
+        (seed, step) only: the generator's counter is set from the saved step
+        count, so a resumed run draws what the uninterrupted one would (a
+        SeedGenerator's own state is not part of the saved weights). Drawn
+        outside the refresh ``cond``: a JAX generator update must not sit in a branch."""
+        state = self.kmeans_seed.state
+        step = ops.convert_to_tensor(self.steps)
+        dtype = keras.backend.standardize_dtype(state.dtype)
+        state.assign(ops.convert_to_tensor([self.seed, 0], dtype)
+                     + ops.cast(step, dtype) * ops.convert_to_tensor([0, 1], dtype))
+        return keras.random.uniform((self.num_classes, self.queue_size), seed=self.kmeans_seed)
+
     def refresh_centroids(self, noise):
         """Recluster every class queue (eq. 4); returns (C, k, D) centroids.
         ``noise`` (C, M): uniform numbers for the k-means initialisation."""
@@ -155,15 +168,17 @@ class BCCL(LTClassifier):
 
         if training:
             refresh = self._refresh_now(epoch, first_step)
-            # drawn outside the cond: a JAX seed-generator update must not sit in a branch
-            noise = keras.random.uniform((self.num_classes, self.queue_size),
-                                         seed=self.kmeans_seed)
+            noise = self._kmeans_noise()
             centroids = ops.cond(refresh, lambda: self.refresh_centroids(noise),
                                  lambda: ops.copy(self.centroids))
             self.centroids.assign(centroids)
         else:
             centroids = ops.copy(self.centroids)
         centroids = ops.stop_gradient(centroids)
+        # a centroid is all zeros only before its class's queue ever held a feature
+        # (initial value; k-means never returns a zero centroid for a non-empty
+        # queue): such centroids are left out of eq. 5 and eq. 6
+        centroid_valid = ops.cast(ops.sum(ops.square(centroids), axis=-1) > 0, "float32")
 
         if self.use_lc:
             loss = logit_adjusted_cross_entropy(labels, logits, self._log_prior, self.lc_tau)
@@ -178,11 +193,13 @@ class BCCL(LTClassifier):
             scl_full = class_averaged_supcon_loss(features, labels, self.num_classes,
                                                   self.temperature, prototypes=flat,
                                                   prototype_labels=proto_labels,
-                                                  count=self.scl_count)
+                                                  count=self.scl_count,
+                                                  prototype_valid=ops.reshape(centroid_valid, (-1,)))
             loss = loss + ops.where(warm, scl_warm, scl_full)
         if self.use_centroid_loss:
             if self.centroid_loss == "paper":
-                l_cl = centroid_contrastive_loss(features, labels, centroids, self.temperature)
+                l_cl = centroid_contrastive_loss(features, labels, centroids, self.temperature,
+                                                 centroid_valid=centroid_valid)
             else:
                 l_cl = bccl_reference_centroid_loss(features, labels, centroids)
             loss = loss + ops.where(warm, 0.0, self.gamma * l_cl)
