@@ -43,7 +43,7 @@ def test_view_shapes_dtypes_determinism(name):
     assert single.shape == (size, size, 3)
 
 
-@pytest.mark.parametrize("name", ["cifar_basic", "cifar_autoaug", "cifar_simaug"])
+@pytest.mark.parametrize("name", ["cifar_basic", "cifar_autoaug", "cifar_randaug", "cifar_simaug"])
 def test_random_views_depend_on_rng(name):
     imgs = rand_images(8)
     view = A.make_view(name, MEAN, STD)

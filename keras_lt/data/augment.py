@@ -48,6 +48,8 @@ Views (``VIEW_RECIPES``)
 ``cifar_autoaug``    crop + flip, AutoAugment ``CIFAR10Policy`` (Cubuk et al.
                      2019, the 25 sub-policies as in the ``autoaugment.py``
                      used by BCL/BCCL), normalise, Cutout(1 hole, length 16).
+``cifar_randaug``    crop + flip + RandAugment(n=2, m=10, mstd=0.5) at 32 px: the
+                     strong (query) view of Reb-SupCon on CIFAR (§4.2).
 ``cifar_simaug``     SimCLR/SupCon view: RandomResizedCrop(32, scale
                      (0.08, 1), ratio (3/4, 4/3)), flip, ColorJitter(0.4, 0.4,
                      0.4, 0.1) with p=0.8, RandomGrayscale(p=0.2).
@@ -563,6 +565,13 @@ def _cifar_autoaug(size):
     return fn
 
 
+def _cifar_randaug(size):
+    def fn(img, rng):
+        return np.asarray(rand_augment(random_crop_flip(img, rng, size, 4), rng, n=2, m=10,
+                                       mstd=0.5))
+    return fn
+
+
 def _imagenet_randaug(size):
     def fn(img, rng):
         img = random_resized_crop(img, rng, size)
@@ -579,6 +588,8 @@ def _build(name, mean, std, image_size):
     if name == "cifar_autoaug":
         return View(name, mean, std, per_image=_cifar_autoaug(image_size),
                     post=lambda x, rng: cutout(x, rng, 1, 16))
+    if name == "cifar_randaug":
+        return View(name, mean, std, per_image=_cifar_randaug(image_size))
     if name == "cifar_simaug":
         size = image_size or 32
         return View(name, mean, std, per_image=lambda im, rng: simaug(im, rng, size))
@@ -601,6 +612,7 @@ def _build(name, mean, std, image_size):
 VIEW_RECIPES = {
     "cifar_basic": "RandomCrop(32, padding=4) + RandomHorizontalFlip (vectorised)",
     "cifar_autoaug": "crop+flip, AutoAugment CIFAR10Policy, normalise, Cutout(1, 16)",
+    "cifar_randaug": "crop+flip, RandAugment n=2 m=10 mstd=0.5 (timm ops), normalise",
     "cifar_simaug": "RandomResizedCrop(32, 0.08-1) + flip + ColorJitter(.4,.4,.4,.1) p=.8 "
                     "+ RandomGrayscale p=.2",
     "imagenet_randaug": "RandomResizedCrop(224) + flip + RandAugment n=2 m=10 mstd=0.5 (timm ops)",

@@ -1,0 +1,278 @@
+"""Reb-SupCon: Rebalancing Supervised Contrastive Learning (Lv et al. 2025) as a ``keras.Model``.
+
+No code was released with the paper; this follows its §3.3-3.4 and §4.2, and
+every ambiguity is an option (see the README's Reb-SupCon section).
+
+One training step (``model.fit`` on torch, TensorFlow and JAX):
+
+1. ``call`` on ``(query_view, key_view)``: first the key encoder (backbone +
+   MLP G, a copy of the query's) moves towards the query encoder,
+   ``theta_k <- m theta_k + (1 - m) theta_q`` (MoCo; m = 0.999) -- before the keys
+   are computed, as MoCo does. The query view (strong augmentation) gives the
+   anchors ``z_q = G(F(x))`` (L2-normalised) and the classifier's logits; the key
+   view (weak augmentation) gives the keys ``z_k`` with the key encoder, its
+   BatchNorm on batch statistics, without gradient;
+2. ``compute_loss``: ``L = L_reb + L_proto + L_cls``:
+   * L_reb (§3.3.1): supervised contrast of each anchor against the batch keys and
+     the labelled key queue, weighted per class by the rebalancing factor omega
+     (:func:`~keras_lt.losses.rebalance.rebalancing_factor`), computed from the
+     running per-class mean of the per-sample gradient norms (closed form, w.r.t. the
+     anchor embedding) and the class frequencies;
+   * L_proto (§3.3.2): Sinkhorn codes of both branches against K trainable
+     prototypes; swapped prediction, aggregation and separation losses, weighted
+     (lambda_agg, lambda_sep, lambda_swap) = (0.5, 0.3, 0.2) by their roles in §4.5
+     (``proto_weights="role"``) or (swap, agg, sep) = (0.5, 0.3, 0.2) by the order
+     of §4.2 (``"order"``);
+   * L_cls: the paper does not say how its linear classifier is trained in the
+     single stage. Assumption: jointly, on the query features, with the
+     logit-adjusted loss (``classifier_loss``; optionally with a stop-gradient into
+     the encoder, ``classifier_stop_gradient``);
+3. then the keys and their labels enter the FIFO queue (through
+   :meth:`RebSupCon.gather_keys`, the one hook a multi-replica run overrides to
+   all-gather), the per-class gradient statistics are updated.
+
+The key encoder, queue, gradient statistics and prototypes are model variables:
+saved in checkpoints, restored on resume, loadable on any backend.
+"""
+
+import keras
+from keras import ops
+
+from keras_lt.backbones import get_backbone
+from keras_lt.layers import ProjectionHead
+from keras_lt.losses.classification import (
+    cross_entropy, log_class_prior, logit_adjusted_cross_entropy)
+from keras_lt.losses.prototypes import (
+    aggregation_loss, prototype_scores, separation_loss, sinkhorn, swapped_prediction_loss)
+from keras_lt.losses.rebalance import (
+    class_frequency_weight, rebalanced_supcon_loss, rebalanced_supcon_terms, rebalancing_factor)
+from keras_lt.models.classifier import LTClassifier, l2_penalty
+
+__all__ = ["RebSupCon", "PROTO_WEIGHTS"]
+
+#: (swap, aggregation, separation) weights of the two readings of the paper.
+PROTO_WEIGHTS = {
+    "role": (0.2, 0.5, 0.3),     # §4.5: 0.5 aggregation, 0.3 separation, 0.2 alignment (swap)
+    "order": (0.5, 0.3, 0.2),    # §4.2: (lambda1, lambda2, lambda3) on (L1 swap, L2 agg, L3 sep)
+}
+
+
+@keras.saving.register_keras_serializable(package="keras_lt")
+class RebSupCon(LTClassifier):
+    """Reb-SupCon training model; ``model(images)`` returns the classifier's logits.
+
+    Args (beyond :class:`~keras_lt.models.LTClassifier`'s):
+        class_counts: training images per class (frequencies, logit adjustment).
+        feat_dim, head_hidden: the MLP G, ``d -> head_hidden -> feat_dim``.
+        queue_size: labelled key queue length (MoCo: 65,536 on ImageNet).
+        momentum: key-encoder EMA m (0.999).
+        temperature: tau of L_reb (0.1).
+        alpha, beta, eps: rebalancing factor (Table 7: 0.5, 0.1, 1e-5).
+        rebalance: ``"printed"`` (default) or ``"inverse"`` reading of omega.
+        grad_momentum: EMA of the per-class gradient-norm statistics (per step).
+        num_prototypes: K. proto_temperature: T of the swapped prediction (0.1).
+        sinkhorn_epsilon, sinkhorn_iters: 0.05 and 3 (§3.3.2).
+        delta: separation margin (1). proto_weights: ``"role"`` or ``"order"``.
+        classifier_loss: ``"logit_adjusted"`` (tau = 1; identical to Balanced Softmax,
+            which only shifts every logit by a constant) or ``"ce"``.
+        classifier_stop_gradient: train the classifier on detached features.
+        use_rebalance, use_prototypes: ablation switches (Table 6: SupCon (MoCo);
+            + rebalancing; + prototypes; full).
+    """
+
+    def __init__(self, backbone="resnet32", num_classes=10, class_counts=None,
+                 backbone_kwargs=None, classifier="linear", classifier_scale=None,
+                 input_shape=(32, 32, 3), weight_decay=0.0, feat_dim=128, head_hidden=512,
+                 queue_size=4096, momentum=0.999, temperature=0.1, alpha=0.5, beta=0.1,
+                 eps=1e-5, rebalance="printed", grad_momentum=0.9, num_prototypes=30,
+                 proto_temperature=0.1, sinkhorn_epsilon=0.05, sinkhorn_iters=3, delta=1.0,
+                 proto_weights="role", classifier_loss="logit_adjusted",
+                 classifier_stop_gradient=False, use_rebalance=True, use_prototypes=True,
+                 **kwargs):
+        super().__init__(backbone=backbone, num_classes=num_classes,
+                         backbone_kwargs=backbone_kwargs, classifier=classifier,
+                         classifier_scale=classifier_scale, input_shape=input_shape,
+                         weight_decay=weight_decay, **kwargs)
+        for name, value, allowed in (
+                ("rebalance", rebalance, ("printed", "inverse")),
+                ("proto_weights", proto_weights, tuple(PROTO_WEIGHTS)),
+                ("classifier_loss", classifier_loss, ("logit_adjusted", "ce"))):
+            if value not in allowed:
+                raise ValueError(f"RebSupCon {name} must be one of {allowed}, got {value!r}")
+        if class_counts is None:
+            class_counts = [1] * self.num_classes
+        if len(class_counts) != self.num_classes:
+            raise ValueError(f"class_counts has {len(class_counts)} entries for "
+                             f"{self.num_classes} classes")
+        self.class_counts = [int(c) for c in class_counts]
+        self.feat_dim, self.head_hidden = int(feat_dim), int(head_hidden)
+        self.queue_size, self.momentum = int(queue_size), float(momentum)
+        self.temperature, self.alpha, self.beta, self.eps = (
+            float(temperature), float(alpha), float(beta), float(eps))
+        self.rebalance, self.grad_momentum = rebalance, float(grad_momentum)
+        self.num_prototypes, self.proto_temperature = int(num_prototypes), float(proto_temperature)
+        self.sinkhorn_epsilon, self.sinkhorn_iters = float(sinkhorn_epsilon), int(sinkhorn_iters)
+        self.delta, self.proto_weights = float(delta), proto_weights
+        self.classifier_loss, self.classifier_stop_gradient = (
+            classifier_loss, bool(classifier_stop_gradient))
+        self.use_rebalance, self.use_prototypes = bool(use_rebalance), bool(use_prototypes)
+        self._log_prior = log_class_prior(self.class_counts).astype("float32")
+        self._freq_weight = class_frequency_weight(self.class_counts, self.beta, self.eps)
+
+        self.head = ProjectionHead(self.head_hidden, self.feat_dim, name="head")
+        self.key_backbone = get_backbone(backbone, input_shape=self.image_shape,
+                                         **self.backbone_kwargs)
+        self.key_head = ProjectionHead(self.head_hidden, self.feat_dim, name="key_head")
+        self.prototypes = self.add_weight(
+            shape=(self.num_prototypes, self.feat_dim), name="prototypes",
+            initializer=keras.initializers.RandomNormal(stddev=1.0, seed=7))
+        self.queue_keys = self.add_weight(shape=(self.queue_size, self.feat_dim),
+                                          initializer="zeros", trainable=False, name="queue_keys")
+        self.queue_labels = self.add_weight(shape=(self.queue_size,), dtype="int32",
+                                            initializer=keras.initializers.Constant(-1),
+                                            trainable=False, name="queue_labels")
+        self.queue_ptr = self.add_weight(shape=(), dtype="int32", initializer="zeros",
+                                         trainable=False, name="queue_ptr")
+        self.grad_norm = self.add_weight(shape=(self.num_classes,), initializer="zeros",
+                                         trainable=False, name="grad_norm")
+        self.grad_seen = self.add_weight(shape=(self.num_classes,), initializer="zeros",
+                                         trainable=False, name="grad_seen")
+        self._pairs = []
+
+    def build(self, input_shape=None):
+        super().build(input_shape)
+        feats = self.backbone.output_shape
+        self.head.build(feats)
+        self.key_head.build(feats)
+        # the key encoder starts as a copy of the query encoder; its variables are
+        # updated by the EMA only (trainable=False per variable: BatchNorm stays in
+        # training mode, using batch statistics)
+        query = self.backbone.weights + self.head.weights
+        key = self.key_backbone.weights + self.key_head.weights
+        if len(query) != len(key):
+            raise AssertionError("key and query encoders differ in structure")
+        self._pairs = []
+        for q, k in zip(query, key):
+            k.assign(ops.copy(q))
+            k.trainable = False
+            if q.trainable:
+                self._pairs.append((k, q))
+
+    def momentum_update(self):
+        """``theta_k <- m theta_k + (1 - m) theta_q`` over the trainable parameters
+        (MoCo; BatchNorm statistics of the key encoder are its own)."""
+        m = self.momentum
+        for k, q in self._pairs:
+            k.assign(m * ops.convert_to_tensor(k) + (1.0 - m) * ops.stop_gradient(ops.copy(q)))
+
+    def call(self, images, training=False):
+        """Logits of a batch; with ``(query_view, key_view)``: a dict with ``z_q``,
+        ``z_k`` (B, D) and ``logits`` (B, C) of the query view."""
+        if not isinstance(images, (tuple, list)):
+            return super().call(images, training=training)
+        if len(images) != 2:
+            raise ValueError(f"RebSupCon takes (query_view, key_view), got {len(images)} views")
+        if training:
+            self.momentum_update()
+        feats = self.features(images[0], training=training)
+        z_q = self.head(feats, training=training)
+        cls_in = ops.stop_gradient(feats) if self.classifier_stop_gradient else feats
+        k_feats = self.key_backbone(images[1], training=True)
+        z_k = ops.stop_gradient(self.key_head(k_feats, training=True))
+        return {"z_q": z_q, "z_k": z_k, "logits": self.classifier(cls_in)}
+
+    # -- state updates ------------------------------------------------------
+    def gather_keys(self, keys, labels):
+        """The keys and labels to enqueue. One replica: as they are. A data-parallel
+        run overrides this to all-gather them across replicas (MoCo's
+        ``concat_all_gather``), the only cross-replica step of the method."""
+        return keys, labels
+
+    def enqueue(self, keys, labels):
+        """FIFO write of (N, D) keys and (N,) labels at the queue pointer (N <= size)."""
+        keys, labels = self.gather_keys(keys, labels)
+        n = ops.shape(labels)[0]
+        ptr = ops.convert_to_tensor(self.queue_ptr)
+        idx = ops.mod(ptr + ops.arange(n, dtype="int32"), self.queue_size)[:, None]
+        self.queue_keys.assign(ops.scatter_update(ops.copy(self.queue_keys), idx,
+                                                  ops.cast(keys, self.queue_keys.dtype)))
+        self.queue_labels.assign(ops.scatter_update(ops.copy(self.queue_labels), idx,
+                                                    ops.cast(labels, "int32")))
+        self.queue_ptr.assign(ops.mod(ptr + n, self.queue_size))
+
+    def update_grad_stats(self, labels, grad_norm, has_positive):
+        """Running per-class mean of the per-sample gradient norms (EMA over steps;
+        a class's first batch sets it)."""
+        onehot = ops.one_hot(labels, self.num_classes, dtype="float32") * ops.cast(
+            has_positive, "float32")[:, None]
+        n = ops.sum(onehot, axis=0)
+        batch_mean = ops.einsum("bc,b->c", onehot, ops.cast(grad_norm, "float32")) / ops.maximum(n, 1.0)
+        old, seen = ops.convert_to_tensor(self.grad_norm), ops.convert_to_tensor(self.grad_seen)
+        m = self.grad_momentum
+        blended = ops.where(seen > 0, m * old + (1.0 - m) * batch_mean, batch_mean)
+        present = n > 0
+        self.grad_norm.assign(ops.where(present, blended, old))
+        self.grad_seen.assign(ops.where(present, ops.ones_like(seen), seen))
+
+    def class_weights(self):
+        """omega(c) (C,) from the current statistics (1 where rebalancing is off)."""
+        if not self.use_rebalance:
+            return ops.ones((self.num_classes,), "float32")
+        return rebalancing_factor(self.grad_norm, self._freq_weight, self.alpha, self.rebalance)
+
+    # -- the loss -----------------------------------------------------------
+    def classification_loss(self, labels, logits):
+        if self.classifier_loss == "logit_adjusted":
+            return logit_adjusted_cross_entropy(labels, logits, self._log_prior, 1.0)
+        return cross_entropy(labels, logits)
+
+    def prototype_loss(self, z_q, z_k):
+        """L_proto = weighted swapped prediction + aggregation + separation (§3.3.2)."""
+        s_q = prototype_scores(z_q, self.prototypes)
+        s_k = prototype_scores(z_k, self.prototypes)
+        q_q = sinkhorn(s_q, self.sinkhorn_epsilon, self.sinkhorn_iters)
+        q_k = sinkhorn(s_k, self.sinkhorn_epsilon, self.sinkhorn_iters)
+        w_swap, w_agg, w_sep = PROTO_WEIGHTS[self.proto_weights]
+        return (w_swap * swapped_prediction_loss(s_q, s_k, q_q, q_k, self.proto_temperature)
+                + w_agg * aggregation_loss(z_q, self.prototypes, q_q)
+                + w_sep * separation_loss(self.prototypes, self.delta))
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if not isinstance(y_pred, dict):          # evaluation on single images
+            return cross_entropy(y, y_pred)
+        labels = ops.cast(ops.reshape(y, (-1,)), "int32")
+        z_q, z_k, logits = y_pred["z_q"], y_pred["z_k"], y_pred["logits"]
+        b = ops.shape(labels)[0]
+        # keys: this batch's (the anchor's own key, another view, is a positive) + the queue
+        queue_keys = ops.copy(self.queue_keys)
+        queue_labels = ops.copy(self.queue_labels)
+        keys = ops.concatenate([z_k, ops.cast(queue_keys, z_k.dtype)], axis=0)
+        key_labels = ops.concatenate([labels, queue_labels], axis=0)
+        key_valid = ops.concatenate([ops.ones((b,), "float32"),
+                                     ops.cast(queue_labels >= 0, "float32")], axis=0)
+        terms, gnorm, has_pos = rebalanced_supcon_terms(z_q, labels, keys, key_labels,
+                                                        self.temperature, key_valid)
+        weights = self.class_weights()          # from the statistics before this step
+        loss = rebalanced_supcon_loss(terms, labels, weights, has_pos)
+        if self.use_prototypes:
+            loss = loss + self.prototype_loss(z_q, z_k)
+        loss = loss + self.classification_loss(labels, logits)
+        if training:
+            self.update_grad_stats(labels, gnorm, has_pos)
+            self.enqueue(z_k, labels)
+            if self.weight_decay:
+                loss = loss + l2_penalty(self.trainable_variables, self.weight_decay)
+        return loss
+
+    def get_config(self):
+        return {**super().get_config(), "class_counts": self.class_counts,
+                "feat_dim": self.feat_dim, "head_hidden": self.head_hidden,
+                "queue_size": self.queue_size, "momentum": self.momentum,
+                "temperature": self.temperature, "alpha": self.alpha, "beta": self.beta,
+                "eps": self.eps, "rebalance": self.rebalance, "grad_momentum": self.grad_momentum,
+                "num_prototypes": self.num_prototypes, "proto_temperature": self.proto_temperature,
+                "sinkhorn_epsilon": self.sinkhorn_epsilon, "sinkhorn_iters": self.sinkhorn_iters,
+                "delta": self.delta, "proto_weights": self.proto_weights,
+                "classifier_loss": self.classifier_loss,
+                "classifier_stop_gradient": self.classifier_stop_gradient,
+                "use_rebalance": self.use_rebalance, "use_prototypes": self.use_prototypes}
