@@ -50,6 +50,16 @@ DEFAULTS = {
         "scl_count": "contrast", "use_scl": True, "use_centroid_loss": True, "use_lc": True,
         "queue_store": "all_views", "kmeans_iters": 20,
     },
+    # ``method: rebsupcon`` settings (Lv et al. 2025, §3.3, §4.2, Tables 7-8);
+    # CIFAR-scale defaults where the paper gives ImageNet values (see the README).
+    "rebsupcon": {
+        "feat_dim": 128, "head_hidden": 512, "queue_size": 4096, "momentum": 0.999,
+        "temperature": 0.1, "alpha": 0.5, "beta": 0.1, "eps": 1.0e-5, "rebalance": "printed",
+        "grad_momentum": 0.9, "num_prototypes": 30, "proto_temperature": 0.1,
+        "sinkhorn_epsilon": 0.05, "sinkhorn_iters": 3, "delta": 1.0, "proto_weights": "role",
+        "classifier_loss": "logit_adjusted", "classifier_stop_gradient": False,
+        "use_rebalance": True, "use_prototypes": True,
+    },
     "eval": {"every": 1, "batch_size": 256, "select_on": "class_avg"},
     # jit_compile "auto": off on torch and TensorFlow (XLA/Inductor are slower or
     # crash for these convs on CPU), on for JAX (JAX without jit runs op by op).

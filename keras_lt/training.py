@@ -189,9 +189,13 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None):
                  "versions": run_info(), "dataset": str(cfg["data"]["prepared"]),
                  "dataset_provenance": ds.meta.get("provenance", {}), "train_seconds": 0.0}
 
-    if cfg.get("method", "baseline") == "bccl" and len(cfg["data"]["views"]) < 2:
+    method, views = cfg.get("method", "baseline"), cfg["data"]["views"]
+    if method == "bccl" and len(views) < 2:
         raise TrainingError(f"method bccl needs at least two views (classifier view + "
-                            f"contrastive view), got data.views={cfg['data']['views']}")
+                            f"contrastive view), got data.views={views}")
+    if method == "rebsupcon" and len(views) != 2:
+        raise TrainingError(f"method rebsupcon needs exactly two views (query view, key "
+                            f"view), got data.views={views}")
     keras.utils.set_random_seed(int(cfg["seed"]))
     loader = make_loader(train_split, views=cfg["data"]["views"], batch_size=optim["batch_size"],
                          mean=mean, std=std, shuffle=True, seed=int(cfg["seed"]), drop_last=True,

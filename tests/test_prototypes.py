@@ -71,3 +71,39 @@ def test_aggregation_and_separation_match_numpy():
                    for a in range(5) for b in range(5) if a != b)
         assert abs(float(np_(separation_loss(c, delta))) - want) < 1e-5
     assert float(np_(separation_loss(np.eye(4, 8) * 3.0, 1.0))) == pytest.approx(0.0)   # orthogonal
+
+
+def _finite_diff(fn, x, h=1e-6):
+    """Central differences of a scalar fn at x (float64)."""
+    g = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[idx] += h
+        down[idx] -= h
+        g[idx] = (float(np_(fn(keras.ops.convert_to_tensor(up, "float64"))))
+                  - float(np_(fn(keras.ops.convert_to_tensor(down, "float64"))))) / (2 * h)
+    return g
+
+
+@pytest.mark.skipif(not F64, reason="float64 finite differences need torch or TensorFlow "
+                                    "(JAX runs float32 without x64)")
+def test_prototype_losses_gradient_check():
+    """Autodiff gradients of every prototype loss term equal finite differences (float64)."""
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(5, 4))
+    z /= np.linalg.norm(z, axis=-1, keepdims=True)
+    c = rng.normal(size=(3, 4))
+    q = rng.random(size=(5, 3))
+    q /= q.sum(1, keepdims=True)
+    t64 = lambda a: keras.ops.convert_to_tensor(a, "float64")    # noqa: E731 (no float32 casts)
+    cases = {
+        "aggregation/z": (lambda x: aggregation_loss(x, t64(c), t64(q)), z),
+        "aggregation/prototypes": (lambda x: aggregation_loss(t64(z), x, t64(q)), c),
+        "separation": (lambda x: separation_loss(x, 1.5), c),
+        "swap": (lambda x: swapped_prediction_loss(x[:5], x[5:], t64(q), t64(q[::-1]), 0.1),
+                 rng.normal(size=(10, 3))),
+    }
+    for name, (fn, x) in cases.items():
+        _, (auto,) = value_and_grad(fn, x)
+        np.testing.assert_allclose(auto, _finite_diff(fn, x), rtol=1e-5, atol=1e-7,
+                                   err_msg=name)

@@ -78,3 +78,31 @@ def test_terms_and_gradient_norms():
     w = np.array([1.0, 0.5, 0.25, 2.0], DT)
     loss = np_(rebalanced_supcon_loss(terms, ya, w, has))
     assert float(loss) == pytest.approx(np.sum(w[ya] * want_t) / 5, rel=tol * 10)
+
+
+@pytest.mark.skipif(not F64, reason="float64 finite differences need torch or TensorFlow")
+def test_rebalanced_loss_gradient_check():
+    """d L_reb / d anchors and d L_reb / d keys: autodiff == finite differences (float64)."""
+    rng = np.random.default_rng(5)
+    a, k = unit(rng, 4, 5), unit(rng, 7, 5)
+    ya = np.array([0, 1, 1, 2], "int32")
+    yk = np.array([0, 1, 2, 0, 1, 2, 2], "int32")
+    w = np.array([0.5, 1.0, 2.0])
+
+    def loss_a(x):
+        terms, _, has = rebalanced_supcon_terms(x, ya, k, yk, 0.1)
+        return rebalanced_supcon_loss(terms, ya, w, has)
+
+    def loss_k(x):
+        terms, _, has = rebalanced_supcon_terms(a, ya, x, yk, 0.1)
+        return rebalanced_supcon_loss(terms, ya, w, has)
+
+    for fn, x in ((loss_a, a), (loss_k, k)):
+        _, (auto,) = value_and_grad(fn, x)
+        num = np.zeros_like(x)
+        for idx in np.ndindex(x.shape):
+            up, down = x.copy(), x.copy()
+            up[idx] += 1e-6
+            down[idx] -= 1e-6
+            num[idx] = (float(np_(fn(up))) - float(np_(fn(down)))) / 2e-6
+        np.testing.assert_allclose(auto, num, rtol=1e-5, atol=1e-7)

@@ -103,3 +103,23 @@ def test_rebsupcon_rejects_bad_options():
         make_model(rebalance="both")
     with pytest.raises(ValueError, match="proto_weights"):
         make_model(proto_weights="x")
+
+
+def test_queue_wraps_around_exactly():
+    """FIFO ring of size 16 fed batches of 8, 8, 5 (a short last batch), 8, 8 equals a
+    NumPy ring buffer, labels included."""
+    model = make_model()
+    rng = np.random.default_rng(0)
+    ring_k = np.zeros((16, 8), "float32")
+    ring_y = -np.ones(16, "int32")
+    ptr = 0
+    for n in (8, 8, 5, 8, 8):
+        keys = rng.normal(size=(n, 8)).astype("float32")
+        labels = rng.integers(0, C, size=n).astype("int32")
+        model.enqueue(keys, labels)
+        for i in range(n):
+            ring_k[(ptr + i) % 16], ring_y[(ptr + i) % 16] = keys[i], labels[i]
+        ptr = (ptr + n) % 16
+        np.testing.assert_array_equal(np_(model.queue_keys), ring_k)
+        np.testing.assert_array_equal(np_(model.queue_labels), ring_y)
+        assert int(np_(model.queue_ptr)) == ptr

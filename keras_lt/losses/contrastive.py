@@ -44,6 +44,12 @@ def _mean(x):
     return ops.sum(x) / ops.cast(ops.size(x), x.dtype)
 
 
+def at_least(x, floor):
+    """Elementwise ``max(x, floor)`` that keeps x's dtype (keras' torch ``ops.maximum``
+    returns float32 for float64 inputs, which breaks float64 parity and gradient checks)."""
+    return ops.where(x > floor, x, floor)
+
+
 def _view_anchors(features, labels):
     """View-major anchors (V*B, D) and their int32 labels ``tile(labels, V)``."""
     features = ops.convert_to_tensor(features)
@@ -166,9 +172,9 @@ def class_averaged_supcon_loss(features, labels, num_classes, temperature=0.1,
         class_count = ops.sum(ops.one_hot(labels, num_classes, dtype=dtype), axis=0)
     # counts are integers; weights below 1 occur only where the reference code's
     # `weight < 1e-6 -> 1` rule applies, or in columns left out of the set
-    weight = ops.maximum(ops.take(class_count, contrast_ids)[None, :] - positive, 1.0)
+    weight = at_least(ops.take(class_count, contrast_ids)[None, :] - positive, 1.0)
     log_prob = logits - _masked_log_softmax_denominator(logits, not_self / weight)
-    mean_log_prob_pos = ops.sum(positive * log_prob, axis=1) / ops.maximum(
+    mean_log_prob_pos = ops.sum(positive * log_prob, axis=1) / at_least(
         ops.sum(positive, axis=1), 1.0)
     return -_mean(mean_log_prob_pos)
 
@@ -239,5 +245,5 @@ def centroid_contrastive_loss(features, labels, centroids, temperature=0.1,
     not_self = (1.0 - ops.eye(n_anchor, n_contrast, dtype=logits.dtype)) * in_set[None, :]
     positive = ops.cast(ops.equal(sub[:, None], contrast_sub[None, :]), logits.dtype) * not_self
     log_prob = logits - _masked_log_softmax_denominator(logits, not_self)
-    per_anchor = ops.sum(positive * log_prob, axis=1) / ops.maximum(ops.sum(positive, axis=1), 1.0)
+    per_anchor = ops.sum(positive * log_prob, axis=1) / at_least(ops.sum(positive, axis=1), 1.0)
     return -ops.sum(per_anchor) / ops.sum(in_set)

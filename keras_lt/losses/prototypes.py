@@ -13,15 +13,24 @@ Shapes: B samples, K prototypes, D dimensions.
 
 from keras import ops
 
+from keras_lt.losses.contrastive import at_least
+
 __all__ = ["sinkhorn", "swapped_prediction_loss", "aggregation_loss", "separation_loss",
            "prototype_scores"]
+
+
+def l2_normalize(x, axis=-1):
+    """``x / max(||x||, 1e-12)`` with the norm as ``sqrt(sum(x^2))`` (keras' torch
+    ``ops.norm`` computes in float32 even for float64 inputs)."""
+    norm = ops.sqrt(ops.sum(ops.square(x), axis=axis, keepdims=True))
+    return x / at_least(norm, 1e-12)
 
 
 def prototype_scores(z, prototypes):
     """Cosine scores (B, K) of L2-normalised projections z (B, D) against the
     prototypes (K, D), which are L2-normalised here (the stored ones are free
     parameters)."""
-    protos = prototypes / ops.maximum(ops.norm(prototypes, axis=-1, keepdims=True), 1e-12)
+    protos = l2_normalize(prototypes)
     return ops.einsum("bd,kd->bk", z, ops.cast(protos, z.dtype))
 
 
@@ -79,8 +88,7 @@ def aggregation_loss(z, prototypes, codes):
     with z (B, D) the query projections, c_k the L2-normalised prototypes and Q
     (B, K) the query branch's codes (no gradient). For unit vectors
     ``||z - c||^2 = 2 - 2 z.c``."""
-    protos = prototypes / ops.maximum(ops.norm(prototypes, axis=-1, keepdims=True), 1e-12)
-    protos = ops.cast(protos, z.dtype)
+    protos = ops.cast(l2_normalize(prototypes), z.dtype)
     sq = (ops.sum(ops.square(z), axis=-1, keepdims=True)              # (B, K)
           - 2.0 * ops.einsum("bd,kd->bk", z, protos)
           + ops.sum(ops.square(protos), axis=-1)[None, :])
@@ -93,7 +101,7 @@ def separation_loss(prototypes, delta=1.0, normalize=True):
     at least 60 degrees apart on the unit sphere. Summed, as printed (not averaged)."""
     c = prototypes
     if normalize:
-        c = c / ops.maximum(ops.norm(c, axis=-1, keepdims=True), 1e-12)
+        c = l2_normalize(c)
     sq_norm = ops.sum(ops.square(c), axis=-1)
     dist = sq_norm[:, None] + sq_norm[None, :] - 2.0 * ops.einsum("kd,jd->kj", c, c)   # (K, K)
     off_diag = 1.0 - ops.eye(ops.shape(c)[0], dtype=dist.dtype)

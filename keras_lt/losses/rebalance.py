@@ -15,7 +15,7 @@ Shapes: B anchors, N keys, D dimensions, C classes.
 import numpy as np
 from keras import ops
 
-from keras_lt.losses.contrastive import _masked_log_softmax_denominator, pairwise_dot
+from keras_lt.losses.contrastive import _masked_log_softmax_denominator, at_least, pairwise_dot
 
 __all__ = ["class_frequency_weight", "rebalancing_factor", "rebalanced_supcon_terms",
            "rebalanced_supcon_loss"]
@@ -83,10 +83,10 @@ def rebalanced_supcon_terms(anchors, anchor_labels, keys, key_labels, temperatur
     log_den = _masked_log_softmax_denominator(logits, keep)                       # (B, 1)
     n_pos = ops.sum(positive, axis=1)
     has_pos = ops.cast(n_pos > 0, logits.dtype)
-    terms = -ops.sum(positive * (logits - log_den), axis=1) / ops.maximum(n_pos, 1.0)
+    terms = -ops.sum(positive * (logits - log_den), axis=1) / at_least(n_pos, 1.0)
     # closed-form d l_i / d a_i
     prob = ops.stop_gradient(ops.exp(logits - log_den) * keep)                   # (B, N)
-    pos_mean = ops.stop_gradient(positive / ops.maximum(n_pos, 1.0)[:, None])
+    pos_mean = ops.stop_gradient(positive / at_least(n_pos, 1.0)[:, None])
     k = ops.stop_gradient(ops.cast(keys, anchors.dtype))
     grad = ops.einsum("bn,nd->bd", prob - pos_mean, k) / temperature
     # sqrt(sum(x^2)) rather than ops.norm, which computes in float32 on torch
@@ -106,5 +106,5 @@ def rebalanced_supcon_loss(terms, anchor_labels, class_weight, has_positive=None
     """
     anchor_labels = ops.cast(ops.reshape(anchor_labels, (-1,)), "int32")
     w = ops.take(ops.stop_gradient(ops.cast(class_weight, terms.dtype)), anchor_labels)
-    n = ops.shape(terms)[0] if has_positive is None else ops.maximum(ops.sum(has_positive), 1.0)
+    n = ops.shape(terms)[0] if has_positive is None else at_least(ops.sum(has_positive), 1.0)
     return ops.sum(w * terms) / ops.cast(n, terms.dtype)

@@ -4,8 +4,9 @@ model class, its ``model`` section the architecture, its method section (e.g.
 
 from keras_lt.models.bccl import BCCL
 from keras_lt.models.classifier import LTClassifier
+from keras_lt.models.rebsupcon import RebSupCon
 
-METHODS = ("baseline", "bccl")
+METHODS = ("baseline", "bccl", "rebsupcon")
 
 
 def _arch_kwargs(model_cfg, num_classes, input_shape, weight_decay):
@@ -36,7 +37,8 @@ def build_model(model_cfg, num_classes, input_shape, weight_decay=0.0):
 def build_method_model(cfg, num_classes, class_counts, input_shape, steps_per_epoch):
     """The training model of a whole recipe: an :class:`LTClassifier` for
     ``method: baseline`` (the loss comes from ``loss:``), a :class:`BCCL` for
-    ``method: bccl`` (its loss is built in; settings from the ``bccl:`` section)."""
+    ``method: bccl`` and a :class:`RebSupCon` for ``method: rebsupcon`` (their
+    losses are built in; settings from the ``bccl:`` / ``rebsupcon:`` sections)."""
     method = cfg.get("method", "baseline")
     weight_decay = cfg["optim"]["weight_decay"]
     if method == "baseline":
@@ -48,6 +50,11 @@ def build_method_model(cfg, num_classes, class_counts, input_shape, steps_per_ep
         model = BCCL(**_arch_kwargs(cfg["model"], num_classes, input_shape, weight_decay),
                      class_counts=class_counts, steps_per_epoch=steps_per_epoch,
                      seed=int(cfg.get("seed", 0)), **opts)
+        model.build((None, *input_shape))
+        return model
+    if method == "rebsupcon":
+        model = RebSupCon(**_arch_kwargs(cfg["model"], num_classes, input_shape, weight_decay),
+                          class_counts=class_counts, **cfg["rebsupcon"])
         model.build((None, *input_shape))
         return model
     raise ValueError(f"unknown method {method!r} in recipe {cfg.get('name')!r}; "
