@@ -1,0 +1,30 @@
+"""The README's results tables are generated from the committed evaluation reports."""
+
+import json
+import sys
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "tools"))
+import results_table  # noqa: E402
+
+
+def test_readme_results_tables_are_current():
+    assert results_table.main(["--check"]) == 0, "run tools/results_table.py"
+
+
+def test_table_rows_come_from_the_reports():
+    table = results_table.render("cifar10lt-if100-e30")
+    for label, rel in results_table.TABLES["cifar10lt-if100-e30"]:
+        path = ROOT / rel / "test_report.json"
+        if path.exists():
+            top1 = json.loads(path.read_text())["top1"]
+            assert f"| {label} | {100 * top1:.2f} |" in table
+
+
+def test_check_fails_on_a_stale_readme(tmp_path):
+    stale = tmp_path / "README.md"
+    text = (ROOT / "README.md").read_text().replace("| logit adjustment (tau = 1) | 68.64",
+                                                    "| logit adjustment (tau = 1) | 99.99")
+    stale.write_text(text)
+    assert results_table.main(["--check", "--readme", str(stale)]) == 1

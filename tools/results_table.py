@@ -1,0 +1,81 @@
+#!/usr/bin/env python
+"""Generate the README's results tables from the committed evaluation reports.
+
+Each table is a block of README.md between ``<!-- results:NAME -->`` and
+``<!-- /results:NAME -->``; its rows are the ``test_report.json`` files listed in
+:data:`TABLES` (numbers are never typed by hand).
+
+    python tools/results_table.py            # rewrite the blocks in README.md
+    python tools/results_table.py --check    # exit 1 if README.md is stale (used by the tests)
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: table name -> rows (label, report directory relative to the repository root)
+TABLES = {
+    "cifar10lt-if100-e30": [
+        ("cross-entropy", "reports/cifar10lt-if100/ce-resnet32-e30"),
+        ("logit adjustment (tau = 1)", "reports/cifar10lt-if100/la-resnet32-e30"),
+        ("BCCL", "reports/cifar10lt-if100/bccl-resnet32-e30"),
+    ],
+}
+
+
+def _pct(value):
+    return "absent" if value is None else f"{100 * value:.2f}"
+
+
+def render(name):
+    """Markdown table of one entry of :data:`TABLES`, from the reports that exist."""
+    lines = ["| recipe | top-1 | class-avg | many | medium | few | best epoch / epochs | train time |",
+             "|---|---|---|---|---|---|---|---|"]
+    for label, rel in TABLES[name]:
+        path = ROOT / rel / "test_report.json"
+        if not path.exists():
+            continue
+        r = json.loads(path.read_text())
+        info = r["info"]
+        groups = [f"{_pct(r[g])} ({r[f'num_classes_{g}']} cl.)" if r[g] is not None else "absent"
+                  for g in ("many", "medium", "few")]
+        lines.append(f"| {label} | {_pct(r['top1'])} | {_pct(r['class_avg'])} | "
+                     f"{' | '.join(groups)} | {info.get('best_epoch')} / {info.get('epochs')} | "
+                     f"{info.get('train_seconds', 0):.0f} s |")
+    return "\n".join(lines)
+
+
+def update(text):
+    """README text with every results block regenerated."""
+    for name in TABLES:
+        start, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
+        if start not in text or end not in text:
+            raise SystemExit(f"README.md has no {start} ... {end} block")
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        text = f"{head}{start}\n{render(name)}\n{end}{tail}"
+    return text
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--check", action="store_true", help="only check that README.md is current")
+    p.add_argument("--readme", default=str(ROOT / "README.md"))
+    args = p.parse_args(argv)
+    readme = Path(args.readme)
+    text = readme.read_text()
+    new = update(text)
+    if args.check:
+        if new != text:
+            print(f"{readme} results tables are stale; run tools/results_table.py", file=sys.stderr)
+            return 1
+        return 0
+    readme.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
