@@ -240,3 +240,10 @@ def test_rebsupcon_recipe_trains_and_resumes_exactly(digits, tmp_path):
         np.testing.assert_allclose(keras.ops.convert_to_numpy(va), keras.ops.convert_to_numpy(vb),
                                    atol=2e-4, rtol=1e-3)
     assert (keras.ops.convert_to_numpy(a.queue_labels) >= 0).all()
+    # tools/evaluate.py rebuilds the run's own model class and writes the diagnostics
+    import evaluate as evaluate_tool
+
+    assert evaluate_tool.main([str(straight), "--weights", "last", "--split", "val",
+                               "--out", str(tmp_path / "eval"), "--grad-norms", "--tsne"]) == 0
+    for name in ("val_report.json", "grad_norms.png", "val_tsne.png"):
+        assert (tmp_path / "eval" / name).is_file(), name

@@ -28,6 +28,12 @@ def parse_args(argv=None):
     p.add_argument("--data", help="prepared dataset to evaluate on (default: the run's)")
     p.add_argument("--out", help="report directory (default: the run directory)")
     p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--grad-norms", action="store_true",
+                   help="also plot per-class classifier-weight gradient norms on the train split "
+                        "(grad_norms.png; Reb-SupCon Fig. 2)")
+    p.add_argument("--tsne", action="store_true",
+                   help="also plot a t-SNE of the split's features for 10 classes spread over "
+                        "head/medium/tail (<split>_tsne.png; Reb-SupCon Fig. 5)")
     p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND)")
     return p.parse_args(argv)
 
@@ -39,7 +45,8 @@ def main(argv=None):
 
     try:
         evaluate_checkpoint(args.checkpoint, weights=args.weights, split=args.split, data=args.data,
-                            out_dir=args.out, batch_size=args.batch_size)
+                            out_dir=args.out, batch_size=args.batch_size,
+                            grad_norms=args.grad_norms, tsne=args.tsne)
     except EvaluationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

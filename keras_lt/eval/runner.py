@@ -37,11 +37,15 @@ def report_split(model, ds, cfg, split, out_dir, prefix=None, info=None, batch_s
 
 
 def evaluate_checkpoint(run_dir, weights="best", split="test", data=None, out_dir=None,
-                        batch_size=None):
+                        batch_size=None, grad_norms=False, tsne=False):
     """Rebuild the model of ``run_dir``, load ``weights`` (``best``, ``last`` or
-    a ``.weights.h5`` path) and report on ``split``. Returns the metrics."""
+    a ``.weights.h5`` path) and report on ``split``. Returns the metrics.
+
+    ``grad_norms``: also write ``grad_norms.png`` (per-class classifier-weight
+    gradient norms on the *train* split, Reb-SupCon Fig. 2); ``tsne``: also write
+    ``<split>_tsne.png`` (t-SNE of 10 classes spread over head/medium/tail, Fig. 5)."""
     from keras_lt.config import load_config
-    from keras_lt.models import build_model
+    from keras_lt.models.builder import build_method_model
     from keras_lt.training import TrainingError, load_data, run_info
 
     run_dir = Path(run_dir)
@@ -62,7 +66,10 @@ def evaluate_checkpoint(run_dir, weights="best", split="test", data=None, out_di
         ds, mean, std, image_shape = load_data(cfg)
     except TrainingError as exc:
         raise EvaluationError(str(exc)) from None
-    model = build_model(cfg["model"], ds.num_classes, image_shape)
+    # the run's own training model (BCCL / Reb-SupCon checkpoints also hold heads,
+    # queues and key encoders); it predicts with backbone + classifier
+    model = build_method_model(cfg, ds.num_classes, [int(c) for c in ds.train_counts],
+                               image_shape, steps_per_epoch=1)
     try:
         model.load_weights(wpath, skip_mismatch=False)
     except Exception as exc:   # keras raises ValueError/KeyError variants per backend
@@ -72,8 +79,39 @@ def evaluate_checkpoint(run_dir, weights="best", split="test", data=None, out_di
     info = {"recipe": cfg["name"], "checkpoint": str(wpath), "epochs": state.get("epoch"),
             "best_epoch": state.get("best_epoch"), "config_hash": state.get("config_hash"),
             **run_info()}
-    return report_split(model, ds, cfg, split, out_dir or run_dir, info=info,
-                        batch_size=batch_size, mean=mean, std=std)
+    metrics = report_split(model, ds, cfg, split, out_dir or run_dir, info=info,
+                           batch_size=batch_size, mean=mean, std=std)
+    if grad_norms or tsne:
+        write_diagnostics(model, ds, cfg, split, Path(out_dir or run_dir), mean, std,
+                          grad_norms=grad_norms, tsne=tsne, batch_size=batch_size)
+    return metrics
+
+
+def write_diagnostics(model, ds, cfg, split, out_dir, mean, std, grad_norms=True, tsne=True,
+                      batch_size=None):
+    """The PNG diagnostics of :mod:`keras_lt.eval.diagnostics` (see evaluate_checkpoint)."""
+    from keras_lt.eval import diagnostics as D
+
+    counts = [int(c) for c in ds.train_counts]
+    kw = dict(eval_view=cfg["data"]["eval_view"], image_size=cfg["data"].get("image_size"),
+              batch_size=batch_size or cfg["eval"]["batch_size"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    if grad_norms:
+        feats, logits, labels = D.features_and_logits(model, ds.split("train"), mean, std, **kw)
+        norms = D.classifier_gradient_norms(model, feats, logits, labels)
+        D.plot_gradient_norms(norms, counts, out_dir / "grad_norms.png",
+                              title=f"{cfg['name']}: classifier gradient norms (train split)")
+        written.append(out_dir / "grad_norms.png")
+    if tsne:
+        feats, _, labels = D.features_and_logits(model, ds.split(split), mean, std, **kw)
+        classes = D.pick_spread_classes(counts, 10)
+        D.tsne_plot(feats, labels, classes, out_dir / f"{split}_tsne.png",
+                    class_names=ds.class_names, title=f"{cfg['name']}: t-SNE ({split})")
+        written.append(out_dir / f"{split}_tsne.png")
+    for path in written:
+        print(f"wrote {path}")
+    return written
 
 
 def load_run_config(run_dir):
