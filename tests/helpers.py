@@ -63,3 +63,13 @@ def run_on_backend(backend, script, *args, timeout=300):
     if proc.returncode != 0:
         raise AssertionError(f"{script} on {backend} failed:\n{proc.stderr[-4000:]}")
     return proc.stdout
+
+
+def two_view_data(num_classes, batch, steps, size=16, seed=0):
+    """Tiny two-view training data: class-shifted noise and a perturbed copy,
+    labels cycling over the classes; returns ``((x1, x2), y)``."""
+    rng = np.random.default_rng(seed)
+    y = np.tile(np.arange(num_classes), batch * steps // num_classes).astype("int32")
+    x1 = rng.normal(size=(len(y), size, size, 3)).astype("float32") + y[:, None, None, None]
+    x2 = x1 + 0.1 * rng.normal(size=x1.shape).astype("float32")
+    return (x1, x2), y

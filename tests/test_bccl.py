@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+from helpers import two_view_data
 from keras_lt.models import BCCL
 
 C, B, STEPS = 4, 8, 2
@@ -23,11 +24,7 @@ def make_model(**kw):
 
 
 def data(seed=0):
-    rng = np.random.default_rng(seed)
-    y = np.tile(np.arange(C), B * STEPS // C).astype("int32")
-    x1 = rng.normal(size=(len(y), 16, 16, 3)).astype("float32") + y[:, None, None, None]
-    x2 = x1 + 0.1 * rng.normal(size=x1.shape).astype("float32")
-    return (x1, x2), y
+    return two_view_data(C, B, STEPS, seed=seed)
 
 
 @pytest.mark.parametrize("centroid_loss", ["paper", "reference"])

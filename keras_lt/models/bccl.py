@@ -37,7 +37,8 @@ from keras_lt.losses.classification import (
     cross_entropy, log_class_prior, logit_adjusted_cross_entropy)
 from keras_lt.losses.contrastive import (
     bccl_reference_centroid_loss, centroid_contrastive_loss, class_averaged_supcon_loss)
-from keras_lt.models.classifier import LTClassifier, l2_penalty
+from keras_lt.models.classifier import (
+    LTClassifier, check_choices, l2_penalty, resolve_class_counts)
 
 __all__ = ["BCCL"]
 
@@ -76,18 +77,11 @@ class BCCL(LTClassifier):
                          backbone_kwargs=backbone_kwargs, classifier=classifier,
                          classifier_scale=classifier_scale, input_shape=input_shape,
                          weight_decay=weight_decay, **kwargs)
-        for name, value, allowed in (("refresh", refresh, ("paper", "reference")),
-                                     ("centroid_loss", centroid_loss, ("paper", "reference")),
-                                     ("scl_count", scl_count, ("contrast", "bccl_reference")),
-                                     ("queue_store", queue_store, ("all_views", "classifier_view"))):
-            if value not in allowed:
-                raise ValueError(f"BCCL {name} must be one of {allowed}, got {value!r}")
-        if class_counts is None:
-            class_counts = [1] * self.num_classes
-        if len(class_counts) != self.num_classes:
-            raise ValueError(f"class_counts has {len(class_counts)} entries for "
-                             f"{self.num_classes} classes")
-        self.class_counts = [int(c) for c in class_counts]
+        check_choices("BCCL", (("refresh", refresh, ("paper", "reference")),
+                               ("centroid_loss", centroid_loss, ("paper", "reference")),
+                               ("scl_count", scl_count, ("contrast", "bccl_reference")),
+                               ("queue_store", queue_store, ("all_views", "classifier_view"))))
+        self.class_counts = resolve_class_counts(class_counts, self.num_classes)
         self.feat_dim, self.head_hidden = int(feat_dim), int(head_hidden)
         self.queue_size, self.num_centroids = int(queue_size), int(num_centroids)
         self.temperature, self.gamma, self.lc_tau = float(temperature), float(gamma), float(lc_tau)

@@ -46,7 +46,8 @@ from keras_lt.losses.prototypes import (
     aggregation_loss, prototype_scores, separation_loss, sinkhorn, swapped_prediction_loss)
 from keras_lt.losses.rebalance import (
     class_frequency_weight, rebalanced_supcon_loss, rebalanced_supcon_terms, rebalancing_factor)
-from keras_lt.models.classifier import LTClassifier, l2_penalty
+from keras_lt.models.classifier import (
+    LTClassifier, check_choices, l2_penalty, resolve_class_counts)
 
 __all__ = ["RebSupCon", "PROTO_WEIGHTS"]
 
@@ -93,18 +94,10 @@ class RebSupCon(LTClassifier):
                          backbone_kwargs=backbone_kwargs, classifier=classifier,
                          classifier_scale=classifier_scale, input_shape=input_shape,
                          weight_decay=weight_decay, **kwargs)
-        for name, value, allowed in (
-                ("rebalance", rebalance, ("printed", "inverse")),
-                ("proto_weights", proto_weights, tuple(PROTO_WEIGHTS)),
-                ("classifier_loss", classifier_loss, ("logit_adjusted", "ce"))):
-            if value not in allowed:
-                raise ValueError(f"RebSupCon {name} must be one of {allowed}, got {value!r}")
-        if class_counts is None:
-            class_counts = [1] * self.num_classes
-        if len(class_counts) != self.num_classes:
-            raise ValueError(f"class_counts has {len(class_counts)} entries for "
-                             f"{self.num_classes} classes")
-        self.class_counts = [int(c) for c in class_counts]
+        check_choices("RebSupCon", (("rebalance", rebalance, ("printed", "inverse")),
+                                    ("proto_weights", proto_weights, tuple(PROTO_WEIGHTS)),
+                                    ("classifier_loss", classifier_loss, ("logit_adjusted", "ce"))))
+        self.class_counts = resolve_class_counts(class_counts, self.num_classes)
         self.feat_dim, self.head_hidden = int(feat_dim), int(head_hidden)
         self.queue_size, self.momentum = int(queue_size), float(momentum)
         self.temperature, self.alpha, self.beta, self.eps = (
