@@ -36,6 +36,23 @@ def value_and_grad(fn, *args):
     raise NotImplementedError(backend)
 
 
+def finite_difference_grad(fn, x, h=1e-6):
+    """Central differences of the scalar ``fn`` (built from ``keras.ops``) at the
+    float64 array ``x``; each probe is passed as a float64 backend tensor so no op
+    falls back to float32."""
+    x = np.asarray(x, np.float64)
+    grad = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[idx] += h
+        down[idx] -= h
+        f_up = fn(keras.ops.convert_to_tensor(up, "float64"))
+        f_down = fn(keras.ops.convert_to_tensor(down, "float64"))
+        grad[idx] = (float(keras.ops.convert_to_numpy(f_up))
+                     - float(keras.ops.convert_to_numpy(f_down))) / (2 * h)
+    return grad
+
+
 def rel_err(a, b):
     """max |a - b| / max |b| (0 when both are 0)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)

@@ -155,6 +155,12 @@ def test_invalid_prototypes_are_the_same_as_absent_ones():
                                              flat[keep].astype(DTYPE), proto_labels[keep], count)
         np.testing.assert_allclose(float(keras.ops.convert_to_numpy(masked)),
                                    float(keras.ops.convert_to_numpy(dropped)), rtol=1e-6)
+        # every prototype masked (BCCL's warm-up) == the loss without prototypes (eq. 2)
+        none = class_averaged_supcon_loss(f.astype(DTYPE), y, 4, 0.1, flat.astype(DTYPE),
+                                          proto_labels, count, prototype_valid=np.zeros(8))
+        bare = class_averaged_supcon_loss(f.astype(DTYPE), y, 4, 0.1, count=count)
+        np.testing.assert_allclose(float(keras.ops.convert_to_numpy(none)),
+                                   float(keras.ops.convert_to_numpy(bare)), rtol=1e-6)
     got = centroid_contrastive_loss(f.astype(DTYPE), y, mu.astype(DTYPE), 0.1,
                                     centroid_valid=valid.astype(DTYPE))
     assert np.isfinite(float(keras.ops.convert_to_numpy(got)))

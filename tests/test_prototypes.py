@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES
-from helpers import rel_err, value_and_grad
+from helpers import finite_difference_grad, rel_err, value_and_grad
 from keras_lt.losses.prototypes import (
     aggregation_loss, separation_loss, sinkhorn, swapped_prediction_loss)
 
@@ -73,18 +73,6 @@ def test_aggregation_and_separation_match_numpy():
     assert float(np_(separation_loss(np.eye(4, 8) * 3.0, 1.0))) == pytest.approx(0.0)   # orthogonal
 
 
-def _finite_diff(fn, x, h=1e-6):
-    """Central differences of a scalar fn at x (float64)."""
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        up, down = x.copy(), x.copy()
-        up[idx] += h
-        down[idx] -= h
-        g[idx] = (float(np_(fn(keras.ops.convert_to_tensor(up, "float64"))))
-                  - float(np_(fn(keras.ops.convert_to_tensor(down, "float64"))))) / (2 * h)
-    return g
-
-
 @pytest.mark.skipif(not F64, reason="float64 finite differences need torch or TensorFlow "
                                     "(JAX runs float32 without x64)")
 def test_prototype_losses_gradient_check():
@@ -105,5 +93,5 @@ def test_prototype_losses_gradient_check():
     }
     for name, (fn, x) in cases.items():
         _, (auto,) = value_and_grad(fn, x)
-        np.testing.assert_allclose(auto, _finite_diff(fn, x), rtol=1e-5, atol=1e-7,
+        np.testing.assert_allclose(auto, finite_difference_grad(fn, x), rtol=1e-5, atol=1e-7,
                                    err_msg=name)

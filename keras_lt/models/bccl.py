@@ -182,14 +182,14 @@ class BCCL(LTClassifier):
             flat = ops.reshape(centroids, (-1, self.feat_dim))
             proto_labels = ops.repeat(ops.arange(self.num_classes, dtype="int32"),
                                       self.num_centroids)
-            scl_warm = class_averaged_supcon_loss(features, labels, self.num_classes,
-                                                  self.temperature, count=self.scl_count)
-            scl_full = class_averaged_supcon_loss(features, labels, self.num_classes,
-                                                  self.temperature, prototypes=flat,
-                                                  prototype_labels=proto_labels,
-                                                  count=self.scl_count,
-                                                  prototype_valid=ops.reshape(centroid_valid, (-1,)))
-            loss = loss + ops.where(warm, scl_warm, scl_full)
+            # during warm-up every centroid is left out of the contrast set, which is
+            # eq. 2 exactly (masked prototypes == absent ones); afterwards eq. 6
+            in_contrast = ops.reshape(centroid_valid, (-1,)) * (1.0 - ops.cast(warm, "float32"))
+            loss = loss + class_averaged_supcon_loss(features, labels, self.num_classes,
+                                                     self.temperature, prototypes=flat,
+                                                     prototype_labels=proto_labels,
+                                                     count=self.scl_count,
+                                                     prototype_valid=in_contrast)
         if self.use_centroid_loss:
             if self.centroid_loss == "paper":
                 l_cl = centroid_contrastive_loss(features, labels, centroids, self.temperature,
