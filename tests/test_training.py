@@ -169,6 +169,12 @@ def test_bccl_recipe_trains_and_resumes_with_the_same_queues(digits, tmp_path):
     np.testing.assert_allclose(a["queue"], b["queue"], atol=2e-4)
     np.testing.assert_allclose(a["centroids"], b["centroids"], atol=2e-4)
     assert np.linalg.norm(a["centroids"], axis=-1).min() > 0.1     # refreshed after warm-up
+    import loss_breakdown
+
+    terms = loss_breakdown.breakdown(straight)
+    assert terms["step"] == int(a["steps"])
+    for key in ("scl_warmup", "scl_with_centroids", "centroid_loss", "l2_penalty"):
+        assert np.isfinite(terms[key]) and terms[key] > 0, key
 
 
 def test_bccl_recipe_needs_two_views(digits, tmp_path):
@@ -240,6 +246,12 @@ def test_rebsupcon_recipe_trains_and_resumes_exactly(digits, tmp_path):
         np.testing.assert_allclose(keras.ops.convert_to_numpy(va), keras.ops.convert_to_numpy(vb),
                                    atol=2e-4, rtol=1e-3)
     assert (keras.ops.convert_to_numpy(a.queue_labels) >= 0).all()
+    import loss_breakdown
+
+    terms = loss_breakdown.breakdown(straight)
+    assert len(terms["omega"]) == ds.num_classes and all(0 < w <= 1 for w in terms["omega"])
+    for key in ("reb_weighted", "reb_unweighted", "swap", "aggregation", "batch_accuracy"):
+        assert np.isfinite(terms[key]), key
     # tools/evaluate.py rebuilds the run's own model class and writes the diagnostics
     import evaluate as evaluate_tool
 
