@@ -61,6 +61,12 @@ DEFAULTS = {
         "use_rebalance": True, "use_prototypes": True,
     },
     "eval": {"every": 1, "batch_size": 256, "select_on": "class_avg"},
+    # Fine-tuning a pretrained model (tools/train.py --init): ``init`` names it (zoo
+    # name, Hub id or folder); its backbone (and, with ``keep_classifier``, its
+    # classifier) initialise the recipe's model; ``freeze_backbone_epochs`` trains
+    # only the rest for that many epochs first. ``keep_classifier``: "auto" keeps it
+    # when the class names match, true requires that, false always starts afresh.
+    "finetune": {"init": None, "freeze_backbone_epochs": 0, "keep_classifier": "auto"},
     # jit_compile "auto": off on torch and TensorFlow (XLA/Inductor are slower or
     # crash for these convs on CPU), on for JAX (JAX without jit runs op by op).
     "runtime": {"jit_compile": "auto", "verbose": "auto"},
@@ -123,7 +129,21 @@ def load_config(path=None, overrides=()):
     return cfg
 
 
+#: sections added after runs were recorded: left out of the hash while at their defaults,
+#: so runs started before they existed still resume
+_HASH_OPTIONAL = ("finetune",)
+
+
+def config_from_dict(recipe, overrides=()):
+    """A recipe given as a dict (e.g. a pretrained folder's), on top of the defaults."""
+    cfg = _merge(copy.deepcopy(DEFAULTS), recipe)
+    for override in overrides:
+        cfg = apply_override(cfg, override)
+    return cfg
+
+
 def config_hash(cfg):
     """Short sha256 of the recipe's canonical JSON (recorded in checkpoints and reports)."""
+    cfg = {k: v for k, v in cfg.items() if not (k in _HASH_OPTIONAL and v == DEFAULTS[k])}
     blob = json.dumps(cfg, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

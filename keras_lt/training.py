@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import time
+import warnings
 from pathlib import Path
 
 import keras
@@ -80,24 +81,48 @@ def load_data(cfg):
     return ds, mean, std, (int(size[0]), int(size[1]), 3)
 
 
-def build_training_model(cfg, num_classes, class_counts, image_shape, steps_per_epoch):
-    """Model compiled with the recipe's loss, SGD and warm-up + cosine schedule."""
+def make_optimizer(cfg, steps_per_epoch):
+    """SGD with the recipe's warm-up + cosine schedule (over the whole run)."""
     optim = cfg["optim"]
-    model = build_method_model(cfg, num_classes, class_counts, image_shape, steps_per_epoch)
     schedule = WarmupCosine(optim["lr"], total_steps=optim["epochs"] * steps_per_epoch,
                             warmup_steps=optim["warmup_epochs"] * steps_per_epoch,
                             min_lr=optim.get("min_lr", 0.0))
-    optimizer = keras.optimizers.SGD(schedule, momentum=optim["momentum"], nesterov=optim["nesterov"])
+    return keras.optimizers.SGD(schedule, momentum=optim["momentum"], nesterov=optim["nesterov"])
+
+
+def compile_model(model, cfg, class_counts, steps_per_epoch):
+    """Compile with a fresh optimizer and the recipe's loss (methods other than the
+    baseline carry their loss in ``model.compute_loss``)."""
     jit = resolve_jit(cfg["runtime"]["jit_compile"])
+    optimizer = make_optimizer(cfg, steps_per_epoch)
     if cfg.get("method", "baseline") != "baseline":
-        # the method's loss lives in model.compute_loss; its training output is a
-        # dict (projections + logits), so accuracy is measured on val instead
+        # the method's training output is a dict (projections + logits), so accuracy
+        # is measured on val instead
         model.compile(optimizer=optimizer, jit_compile=jit)
         return model
     loss_cfg = {k: v for k, v in cfg["loss"].items() if k != "name"}
     model.compile(optimizer=optimizer, loss=get_loss(cfg["loss"]["name"], class_counts, **loss_cfg),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")], jit_compile=jit)
     return model
+
+
+def build_training_model(cfg, num_classes, class_counts, image_shape, steps_per_epoch,
+                         freeze_backbone=False):
+    """Model compiled with the recipe's loss, SGD and warm-up + cosine schedule;
+    ``freeze_backbone``: the backbone is not trained (and its BatchNorm uses its
+    moving statistics)."""
+    model = build_method_model(cfg, num_classes, class_counts, image_shape, steps_per_epoch)
+    model.backbone.trainable = not freeze_backbone
+    return compile_model(model, cfg, class_counts, steps_per_epoch)
+
+
+def unfreeze_backbone(model, cfg, class_counts, steps_per_epoch, epoch):
+    """End of a frozen-backbone phase: train everything from ``epoch`` on, with a new
+    optimizer whose schedule continues at that epoch's step."""
+    model.backbone.trainable = True
+    compile_model(model, cfg, class_counts, steps_per_epoch)
+    model.optimizer.build(model.trainable_variables)
+    model.optimizer.iterations.assign(epoch * steps_per_epoch)
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
@@ -201,8 +226,19 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None):
                          mean=mean, std=std, shuffle=True, seed=int(cfg["seed"]), drop_last=True,
                          workers=int(cfg["data"]["workers"]), image_size=cfg["data"].get("image_size"))
     steps = len(loader)
-    model = build_training_model(cfg, ds.num_classes, counts, image_shape, steps)
+    freeze = int(cfg["finetune"].get("freeze_backbone_epochs") or 0)
+    frozen = freeze > 0 and (int(state["epoch"]) if resume else 0) <= freeze
+    model = build_training_model(cfg, ds.num_classes, counts, image_shape, steps,
+                                 freeze_backbone=frozen)
     initial_epoch = 0
+    if not resume and cfg["finetune"].get("init"):
+        from keras_lt.hub.finetune import init_from_pretrained
+        from keras_lt.hub.pretrained import PretrainedError, UnknownModelError
+
+        try:
+            print(init_from_pretrained(model, cfg, ds.class_names, image_shape), flush=True)
+        except (PretrainedError, UnknownModelError) as exc:
+            raise TrainingError(f"cannot fine-tune: {exc}") from None
     if resume:
         model.optimizer.build(model.trainable_variables)
         model.load_weights(run_dir / "last.weights.h5")
@@ -227,11 +263,18 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None):
     end_epoch = optim["epochs"]
     if stop_after is not None:
         end_epoch = min(end_epoch, initial_epoch + max(int(stop_after), 0))
+    # shuffle=False: the loader shuffles itself, as a function of (seed, epoch);
+    # keras' own shuffling of batch indices would make resumed runs differ.
+    fit_kw = dict(callbacks=[loader.epoch_callback(), ckpt], verbose=verbose, shuffle=False)
+    if frozen and initial_epoch < min(freeze, end_epoch):
+        print(f"epochs {initial_epoch + 1}-{min(freeze, end_epoch)}: backbone frozen", flush=True)
+        model.fit(loader, epochs=min(freeze, end_epoch), initial_epoch=initial_epoch, **fit_kw)
+        initial_epoch = min(freeze, end_epoch)
+    if frozen and freeze <= initial_epoch < end_epoch:
+        unfreeze_backbone(model, cfg, counts, steps, initial_epoch)
+        print(f"epoch {initial_epoch + 1} on: backbone trained", flush=True)
     if initial_epoch < end_epoch:
-        # shuffle=False: the loader shuffles itself, as a function of (seed, epoch);
-        # keras' own shuffling of batch indices would make resumed runs differ.
-        model.fit(loader, epochs=end_epoch, initial_epoch=initial_epoch,
-                  callbacks=[loader.epoch_callback(), ckpt], verbose=verbose, shuffle=False)
+        model.fit(loader, epochs=end_epoch, initial_epoch=initial_epoch, **fit_kw)
     loader.close()
     if end_epoch < optim["epochs"]:
         print(f"stopped after epoch {end_epoch} of {optim['epochs']}; continue with "
@@ -247,7 +290,11 @@ def final_report(model, ds, cfg, run_dir, state, mean, std):
 
     best = run_dir / "best.weights.h5"
     used = best if best.exists() else run_dir / "last.weights.h5"
-    model.load_weights(used)
+    with warnings.catch_warnings():
+        # a best checkpoint from a frozen-backbone phase has fewer optimizer slots than
+        # the model now; only its model weights matter for the report
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model.load_weights(used)
     if "test" not in ds.splits:
         print("the dataset has no test split; no test report written")
         return None

@@ -5,6 +5,8 @@ Examples::
 
     python tools/evaluate.py runs/la-c10                       # best checkpoint, test split
     python tools/evaluate.py runs/la-c10 --weights last --split val --out reports/la-val
+    # a pretrained model (zoo name, Hub id or folder) against its card's numbers
+    python tools/evaluate.py la-resnet32-cifar10lt-if100 --data data_cache/cifar10-lt-if100 --check-card
 
 Writes ``<split>_report.json``, ``<split>_report_per_class.csv``,
 ``<split>_report_confusion.csv`` and ``<split>_report_per_class.png`` (per-class
@@ -22,7 +24,8 @@ from _bootstrap import BACKENDS, select_backend
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("checkpoint", help="a run directory written by tools/train.py")
+    p.add_argument("checkpoint", help="a run directory written by tools/train.py, or a pretrained "
+                                      "model: zoo name, Hub repository id or folder")
     p.add_argument("--weights", default="best", help="best, last, or a path to a .weights.h5 file")
     p.add_argument("--split", default="test", help="split of the prepared dataset (default test)")
     p.add_argument("--data", help="prepared dataset to evaluate on (default: the run's)")
@@ -34,6 +37,10 @@ def parse_args(argv=None):
     p.add_argument("--tsne", action="store_true",
                    help="also plot a t-SNE of the split's features for 10 classes spread over "
                         "head/medium/tail (<split>_tsne.png; Reb-SupCon Fig. 5)")
+    p.add_argument("--check-card", action="store_true",
+                   help="pretrained models: exit 1 unless top-1 is within --tolerance points of "
+                        "the card's (eval_results.json)")
+    p.add_argument("--tolerance", type=float, default=0.05, help="points (default 0.05)")
     p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND)")
     return p.parse_args(argv)
 
@@ -43,6 +50,8 @@ def main(argv=None):
     select_backend(args.backend)
     from keras_lt.eval.runner import EvaluationError, evaluate_checkpoint
 
+    if not (Path(args.checkpoint) / "config.yaml").is_file():
+        return evaluate_pretrained_main(args)
     try:
         evaluate_checkpoint(args.checkpoint, weights=args.weights, split=args.split, data=args.data,
                             out_dir=args.out, batch_size=args.batch_size,
@@ -51,6 +60,30 @@ def main(argv=None):
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def evaluate_pretrained_main(args):
+    from keras_lt.eval.runner import EvaluationError, evaluate_pretrained
+    from keras_lt.hub.pretrained import PretrainedError, UnknownModelError
+
+    if not args.data:
+        print("error: a pretrained model needs --data <prepared dataset>", file=sys.stderr)
+        return 2
+    try:
+        metrics, card = evaluate_pretrained(args.checkpoint, args.data, args.split, args.out,
+                                            args.batch_size or 256)
+    except (EvaluationError, PretrainedError, UnknownModelError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if card is None:
+        print(f"the model's card has no {args.split} numbers to compare with")
+        return 1 if args.check_card else 0
+    diff = 100 * (metrics["top1"] - card["top1"])
+    ok = abs(diff) <= args.tolerance + 1e-9
+    print(f"card top-1 {100 * card['top1']:.2f}, measured {100 * metrics['top1']:.2f} "
+          f"({diff:+.2f} points): {'reproduced' if ok else 'NOT reproduced'} "
+          f"(tolerance {args.tolerance})")
+    return 0 if ok or not args.check_card else 1
 
 
 if __name__ == "__main__":

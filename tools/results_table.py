@@ -3,7 +3,8 @@
 
 Each table is a block of README.md between ``<!-- results:NAME -->`` and
 ``<!-- /results:NAME -->``; its rows are the ``test_report.json`` files listed in
-:data:`TABLES` (numbers are never typed by hand).
+:data:`TABLES`, and the ``zoo-models`` block is the model zoo from
+``keras_lt.list_models()`` (numbers are never typed by hand).
 
     python tools/results_table.py            # rewrite the blocks in README.md
     python tools/results_table.py --check    # exit 1 if README.md is stale (used by the tests)
@@ -15,6 +16,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 #: table name -> rows (label, report directory relative to the repository root)
 TABLES = {
@@ -50,15 +53,33 @@ def render(name):
     return "\n".join(lines)
 
 
+def render_models():
+    """The zoo table: every entry, its status and its headline test numbers."""
+    from keras_lt.hub.registry import list_models
+
+    lines = ["| model | dataset | status | top-1 | class-avg | many | medium | few |",
+             "|---|---|---|---|---|---|---|---|"]
+    for e in list_models():
+        m = e.metrics.get("test", {})
+        nums = " | ".join("–" if m.get(k) is None else f"{m[k]:.2f}"
+                          for k in ("top1", "class_avg", "many", "medium", "few"))
+        lines.append(f"| `{e.name}` | {e.dataset_title} | {e.status} | {nums} |")
+    return "\n".join(lines)
+
+
+BLOCKS = [*TABLES, "zoo-models"]
+
+
 def update(text):
     """README text with every results block regenerated."""
-    for name in TABLES:
+    for name in BLOCKS:
         start, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
         if start not in text or end not in text:
             raise SystemExit(f"README.md has no {start} ... {end} block")
         head, rest = text.split(start, 1)
         _, tail = rest.split(end, 1)
-        text = f"{head}{start}\n{render(name)}\n{end}{tail}"
+        body = render_models() if name == "zoo-models" else render(name)
+        text = f"{head}{start}\n{body}\n{end}{tail}"
     return text
 
 

@@ -7,6 +7,9 @@ Examples::
         --set data.prepared=data_cache/cifar10-lt-if100 --set optim.epochs=30 \\
         --run-dir runs/la-c10 --backend torch
     python tools/train.py --run-dir runs/la-c10 --resume      # continue exactly where it stopped
+    # fine-tune a zoo model on your own prepared long-tailed dataset
+    python tools/train.py --init la-resnet32-cifar10lt-if100 --data data_cache/my-lt \\
+        --set optim.epochs=10 --freeze-backbone-epochs 2 --run-dir runs/my-ft
 
 Overrides are ``key.sub=value`` (value parsed as YAML). The backend comes from
 ``--backend`` or ``KERAS_BACKEND``. A run directory gets ``config.yaml``,
@@ -27,6 +30,12 @@ def parse_args(argv=None):
     p.add_argument("--config", help="recipe YAML (not needed with --resume)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe key, e.g. optim.epochs=30 (repeatable)")
+    p.add_argument("--init", metavar="MODEL",
+                   help="fine-tune: start from this pretrained model (zoo name, Hub id or folder); "
+                        "its recipe is used unless --config is given")
+    p.add_argument("--data", metavar="DIR", help="prepared dataset (sets data.prepared)")
+    p.add_argument("--freeze-backbone-epochs", type=int, metavar="N",
+                   help="fine-tune: train only the classifier/heads for the first N epochs")
     p.add_argument("--run-dir", required=True, help="directory for checkpoints, logs and reports")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --run-dir from its last checkpoint")
@@ -51,11 +60,29 @@ def main(argv=None):
         if not config.exists():
             print(f"error: cannot resume: {config} does not exist", file=sys.stderr)
             return 2
-    if config is None:
-        print("error: --config is required (or --resume an existing --run-dir)", file=sys.stderr)
+    if config is None and not args.init:
+        print("error: --config is required (or --init a pretrained model, or --resume an "
+              "existing --run-dir)", file=sys.stderr)
         return 2
     try:
-        cfg = load_config(config, args.overrides)
+        if args.init and not args.resume:
+            from keras_lt.hub.finetune import finetune_config
+            from keras_lt.hub.pretrained import PretrainedError, UnknownModelError
+
+            overrides = list(args.overrides)
+            if args.freeze_backbone_epochs is not None:
+                overrides.append(f"finetune.freeze_backbone_epochs={args.freeze_backbone_epochs}")
+            try:
+                cfg = finetune_config(args.init, args.data, config, overrides)
+            except (PretrainedError, UnknownModelError) as exc:
+                raise TrainingError(f"cannot fine-tune: {exc}") from None
+        else:
+            overrides = list(args.overrides)
+            if args.data:
+                overrides.append(f"data.prepared={args.data}")
+            cfg = load_config(config, overrides)
+            if args.freeze_backbone_epochs is not None:
+                cfg["finetune"]["freeze_backbone_epochs"] = args.freeze_backbone_epochs
         verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
         train(cfg, run_dir, resume=args.resume, verbose=verbose, stop_after=args.stop_after)
     except (ConfigError, TrainingError) as exc:

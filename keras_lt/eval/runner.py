@@ -87,6 +87,43 @@ def evaluate_checkpoint(run_dir, weights="best", split="test", data=None, out_di
     return metrics
 
 
+def evaluate_pretrained(name_or_path, data, split="test", out_dir=None, batch_size=256,
+                        revision=None):
+    """Evaluate a pretrained model (zoo name, Hub id or folder) on ``split`` of the
+    prepared dataset ``data`` with the model's own preprocessing. Returns
+    ``(metrics, card_metrics)``; ``card_metrics`` is the folder's
+    ``eval_results.json`` entry for ``split`` (None when it has none)."""
+    from keras_lt.data.dataset import DatasetError, PreparedDataset
+    from keras_lt.hub.pretrained import EVAL_FILE, load_pretrained_dir, resolve_pretrained
+
+    directory, source = resolve_pretrained(name_or_path, revision)
+    model = load_pretrained_dir(directory)
+    info = model.pretrained
+    try:
+        ds = PreparedDataset(data)
+    except DatasetError as exc:
+        raise EvaluationError(str(exc)) from None
+    if list(ds.class_names) != list(info.class_names):
+        raise EvaluationError(f"{data} has classes {list(ds.class_names)[:5]}... but "
+                              f"{info.name} predicts {list(info.class_names)[:5]}...")
+    if split not in ds.splits:
+        raise EvaluationError(f"{ds.path}: no split {split!r}; it has {list(ds.splits)}")
+    pre = info.preprocessing
+    image_size = None if pre["eval_view"] == "cifar_eval" else pre["image_size"]
+    metrics = evaluate_model(model, ds.split(split), ds.train_counts, ds.class_names, pre["mean"],
+                             pre["std"], pre["eval_view"], batch_size, image_size)
+    if out_dir:
+        write_report(metrics, out_dir, f"{split}_report",
+                     extra={"split": split, "pretrained": info.name, "loaded_from": str(directory),
+                            "source": source})
+    print(format_summary(metrics, f"{info.name} ({source}: {directory}) on {split}:"))
+    card_path = Path(directory) / EVAL_FILE
+    card = None
+    if card_path.is_file():
+        card = json.loads(card_path.read_text()).get("results", {}).get(split)
+    return metrics, card
+
+
 def write_diagnostics(model, ds, cfg, split, out_dir, mean, std, grad_norms=True, tsne=True,
                       batch_size=None):
     """The PNG diagnostics of :mod:`keras_lt.eval.diagnostics` (see evaluate_checkpoint)."""

@@ -1,0 +1,233 @@
+"""Model cards, generated: every number on a card comes from the evaluation
+reports and the recipe saved beside the weights, so card and checkpoint cannot drift.
+
+:func:`render_card` returns the ``README.md`` of a pretrained folder: YAML metadata
+the Hub understands (``library_name``, ``license``, ``tags``, ``datasets``,
+``base_model``, ``model-index`` with top-1, class-average and many/medium/few-shot
+accuracy for each evaluated split) and a body with the method, results, recipe,
+budget and hardware, data provenance, usage and limitations.
+"""
+
+import yaml
+
+from keras_lt.hub.registry import DATASETS, NAME_RE
+
+#: recipe-name method token -> (method title, citation)
+METHODS = {
+    "ce": ("Cross-entropy baseline", "plain softmax cross-entropy"),
+    "la": ("Logit adjustment", "Menon et al., *Long-tail learning via logit adjustment*, ICLR 2021"),
+    "balsoftmax": ("Balanced Softmax", "Ren et al., *Balanced Meta-Softmax for Long-Tailed "
+                                       "Visual Recognition*, NeurIPS 2020"),
+    "bccl": ("BCCL: Balanced Clustering Contrastive Learning",
+             "Kim & Ko, *Balanced Clustering Contrastive Learning for Long-Tailed Data "
+             "Recognition*, 2025"),
+    "rebsupcon": ("Reb-SupCon: Rebalancing Supervised Contrastive Learning",
+                  "Lv, Lei, Zhang, Chen & Li, *Rebalancing in Supervised Contrastive Learning for "
+                  "Long-Tailed Visual Recognition*, Big Data Cogn. Comput. 2025, 9(8), 204"),
+}
+ABLATIONS = {
+    "bccl_scl": ("bccl", "BCCL Table 4 ablation: class-complement SCL only"),
+    "bccl_scl_cl": ("bccl", "BCCL Table 4 ablation: SCL + centroid loss"),
+    "bccl_scl_lc": ("bccl", "BCCL Table 4 ablation: SCL + logit compensation"),
+    "rebsupcon_supcon": ("rebsupcon", "Reb-SupCon Table 6 ablation: SupCon (MoCo) only"),
+    "rebsupcon_reb": ("rebsupcon", "Reb-SupCon Table 6 ablation: + rebalancing factor"),
+    "rebsupcon_proto": ("rebsupcon", "Reb-SupCon Table 6 ablation: + prototype module"),
+}
+METRICS = (("top1", "top-1"), ("class_avg", "class-average"), ("many", "many-shot"),
+           ("medium", "medium-shot"), ("few", "few-shot"))
+
+
+def _pct(x):
+    return "–" if x is None else f"{100 * x:.2f}"
+
+
+def method_of(name):
+    """(title, citation, ablation note or None) of a recipe name."""
+    m = NAME_RE.match(name)
+    token = m["method"] if m else name.split("-")[0]
+    if token in ABLATIONS:
+        base, note = ABLATIONS[token]
+        return (*METHODS[base], note)
+    return (*METHODS.get(token, (token, "see the recipe")), None)
+
+
+def dataset_of(name):
+    """(Hub dataset id, readable title) of a recipe name, or (None, None)."""
+    m = NAME_RE.match(name)
+    if not m:
+        return None, None
+    hub_id, title = DATASETS[m["dataset"]]
+    if m["imbalance"]:
+        title = f"{title} (imbalance factor {m['imbalance']})"
+    return hub_id, title
+
+
+def card_metadata(config, eval_report):
+    """The card's YAML metadata (a dict)."""
+    name = config["name"]
+    hub_dataset, title = dataset_of(name)
+    method = config.get("method", "baseline")
+    tags = ["keras", "keras-lt", "image-classification", "long-tailed-recognition",
+            name.split("-")[0].replace("_", "-")]
+    if method != "baseline":
+        tags.append("supervised-contrastive-learning")
+    meta = {"library_name": "keras", "license": "apache-2.0", "pipeline_tag": "image-classification",
+            "tags": tags}
+    if hub_dataset:
+        meta["datasets"] = [hub_dataset]
+    if config.get("base_model"):
+        meta["base_model"] = config["base_model"]
+    results = []
+    for split, report in eval_report.items():
+        metrics = [{"type": "accuracy", "name": label, "value": round(100 * report[key], 2)}
+                   for key, label in METRICS if report.get(key) is not None]
+        results.append({"task": {"type": "image-classification",
+                                 "name": "Long-tailed image classification"},
+                        "dataset": {"type": hub_dataset or "custom", "name": title or name,
+                                    "split": split},
+                        "metrics": metrics})
+    if results:
+        meta["model-index"] = [{"name": name, "results": results}]
+    return meta
+
+
+def recipe_overrides(recipe):
+    """``--set`` overrides that turn the zoo recipe ``zoo_configs/<name>.yaml`` into
+    ``recipe`` (empty when the zoo recipe is unknown or identical)."""
+    from keras_lt.config import load_config
+    from keras_lt.hub.registry import zoo_configs_dir
+
+    path = zoo_configs_dir() / f"{recipe['name']}.yaml"
+    if not path.is_file():
+        return []
+    base = load_config(path)
+    out = []
+
+    def walk(a, b, prefix):
+        for key in b:
+            if isinstance(b[key], dict) and isinstance(a.get(key), dict):
+                walk(a[key], b[key], f"{prefix}{key}.")
+            elif a.get(key) != b[key]:
+                value = yaml.safe_dump(b[key], default_flow_style=True).strip()
+                value = value[:-4].strip() if value.endswith("\n...") or value.endswith("...") else value
+                out.append(f"{prefix}{key}={value}")
+    walk(base, recipe, "")
+    return out
+
+
+def _budget_lines(recipe, training):
+    optim = recipe["optim"]
+    lines = [f"- Epochs: {training.get('epochs', optim['epochs'])} (selected: epoch "
+             f"{training.get('best_epoch', '?')} by {training.get('selected_on', 'validation')}); "
+             f"batch {optim['batch_size']}, SGD momentum {optim['momentum']}, lr {optim['lr']} "
+             f"(warm-up {optim['warmup_epochs']} epochs, cosine), weight decay {optim['weight_decay']}"]
+    hw = training.get("hardware")
+    if hw:
+        lines.append(f"- Hardware: {hw}; backend {training.get('backend', '?')}, "
+                     f"Keras {training.get('keras', '?')}")
+    if training.get("train_seconds"):
+        secs = float(training["train_seconds"])
+        ips = training.get("images_per_s")
+        lines.append(f"- Wall time: {secs / 3600:.2f} h of training"
+                     + (f" ({ips:.0f} images/s)" if ips else ""))
+    return lines
+
+
+def _provenance_lines(provenance):
+    if not provenance:
+        return ["- Not recorded."]
+    lines = []
+    src = provenance.get("source")
+    if src:
+        lines.append(f"- Source: `{src}` ({provenance.get('source_kind', '?')})")
+    chk = provenance.get("source_checksum")
+    if chk:
+        lines.append(f"- Source checksum: {chk.get('algo')} `{chk.get('value')}`")
+    if provenance.get("imbalance_factor"):
+        lines.append(f"- Long-tailed subset: imbalance factor {provenance['imbalance_factor']:g}, "
+                     f"exponential profile (Cao et al. 2019), selection seed "
+                     f"{provenance.get('seed')}; validation: up to {provenance.get('val_per_class')} "
+                     f"images per class from the source's training images the subset leaves "
+                     f"out (none for a class the subset uses whole)")
+    if "jpg" in str(src).lower() or "jpeg" in str(src).lower():
+        lines.append("- **Pixels are JPEG-compressed** (the CIFAR-10 JPEG export available to "
+                     "us), not the original PNG/pickle pixels the papers use; expect small "
+                     "differences from published numbers for that reason")
+    if provenance.get("command"):
+        lines.append(f"- Prepared with: `python {provenance['command']}`")
+    return lines
+
+
+def render_card(config, metadata, eval_report, images=()):
+    """The model card (README.md text) of a pretrained folder."""
+    name = config["name"]
+    recipe = config["recipe"]
+    training = metadata.get("training", {})
+    title, citation, ablation = method_of(name)
+    _, data_title = dataset_of(name)
+    arch = config["architecture"]
+    front = yaml.safe_dump(card_metadata(config, eval_report), sort_keys=False)
+    lines = ["---", front.rstrip(), "---", "", f"# {name}", "",
+             f"**{title}** ({citation}) with a {arch['backbone']} backbone and a "
+             f"{arch['classifier']} classifier, trained on {data_title or 'a long-tailed dataset'} "
+             f"with keras-lt. It runs on the torch, "
+             f"TensorFlow and JAX backends of Keras 3."]
+    if ablation:
+        lines += ["", f"This is an ablation: {ablation}."]
+    if config.get("base_model"):
+        lines += ["", f"Fine-tuned from `{config['base_model']}`."]
+    lines += ["", "## Results", ""]
+    if eval_report:
+        lines += ["| split | images | top-1 | class-average | many-shot | medium-shot | few-shot |",
+                  "|---|---|---|---|---|---|---|"]
+        for split, r in eval_report.items():
+            lines.append(f"| {split} | {r.get('num_samples', '?')} | {_pct(r.get('top1'))} | "
+                         f"{_pct(r.get('class_avg'))} | {_pct(r.get('many'))} | "
+                         f"{_pct(r.get('medium'))} | {_pct(r.get('few'))} |")
+        lines += ["", "Shot groups by training images per class: many > 100, medium 20–100, "
+                  "few < 20 (a dash: no class in the group). Numbers from `eval_results.json`."]
+    else:
+        lines.append("Not evaluated.")
+    for img in images:
+        lines += ["", f"![{img}]({img})"]
+    lines += ["", "## Training", ""]
+    lines += _budget_lines(recipe, training)
+    overrides = recipe_overrides(recipe)
+    cmd = f"python tools/train.py --config zoo_configs/{name}.yaml"
+    cmd += "".join(f" --set {o}" for o in overrides)
+    cmd += f" --run-dir runs/{name} --backend {training.get('backend', 'torch')}"
+    lines += [f"- Recipe: `zoo_configs/{name}.yaml` (hash `{metadata.get('recipe_hash', '?')}`)"
+              + (f" with overrides `{' '.join(overrides)}`" if overrides else ""),
+              f"- Reproduce: `{cmd}`",
+              f"- Parameters (backbone + classifier): {metadata.get('parameters', '?'):,}"
+              if isinstance(metadata.get("parameters"), int) else "- Parameters: ?"]
+    lines += ["", "## Data", ""] + _provenance_lines(metadata.get("data_provenance"))
+    counts = config["class_counts"]
+    lines += [f"- Training images per class: {', '.join(str(c) for c in counts[:20])}"
+              + (" ..." if len(counts) > 20 else "") + f" ({sum(counts)} in all)"]
+    lines += ["", "## Use", "", "```python", "import keras_lt", "",
+              f'model = keras_lt.from_pretrained("{name}")       # any Keras backend',
+              'keras_lt.predict(model, ["image.jpg"], top_k=3)   # labels + probabilities',
+              "```", "", "Fine-tune on your own long-tailed data (a prepared dataset, see the "
+              "keras-lt README):", "", "```bash",
+              f"python tools/train.py --init {name} --data data_cache/my-dataset --run-dir runs/my-ft",
+              "```", "", "## Limitations", ""]
+    lim = []
+    if training.get("epochs") and training["epochs"] < _zoo_epochs(name, recipe):
+        lim.append(f"Trained for {training['epochs']} epochs, a fraction of the paper's "
+                   f"{_zoo_epochs(name, recipe)}-epoch schedule (compute budget); accuracy is "
+                   f"below what the full schedule reaches.")
+    lim.append("Model selection used the validation split only (small: see Data); test numbers "
+               "were measured once, after selection.")
+    lim.append("Long-tailed benchmarks measure balanced test accuracy; real deployments have "
+               "other label distributions and domain shifts.")
+    lines += [f"- {x}" for x in lim]
+    return "\n".join(lines) + "\n"
+
+
+def _zoo_epochs(name, recipe):
+    from keras_lt.config import load_config
+    from keras_lt.hub.registry import zoo_configs_dir
+
+    path = zoo_configs_dir() / f"{name}.yaml"
+    return int(load_config(path)["optim"]["epochs"]) if path.is_file() else int(recipe["optim"]["epochs"])

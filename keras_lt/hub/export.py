@@ -1,0 +1,103 @@
+"""Turn a training run directory into a pretrained folder (``tools/export.py``).
+
+The run's best checkpoint (selected on validation), its recipe, its test report
+and its timing become ``config.json``, ``model.safetensors``, ``metadata.json``,
+``eval_results.json`` and the generated card (see :mod:`keras_lt.hub.pretrained`).
+"""
+
+import json
+from pathlib import Path
+
+from keras_lt.hub.pretrained import PretrainedError, save_pretrained
+
+
+def _classes_from_report(report):
+    rows = sorted(report["per_class"], key=lambda r: r["class"])
+    return [r["name"] for r in rows], [int(r["train_count"]) for r in rows]
+
+
+def _open_dataset(recipe):
+    from keras_lt.data.dataset import DatasetError, PreparedDataset
+
+    try:
+        return PreparedDataset(recipe["data"]["prepared"])
+    except (DatasetError, OSError, TypeError):
+        return None
+
+
+def _fill_normalisation(recipe):
+    """A recipe without ``data.mean``/``std`` trained with its dataset's: record those."""
+    if recipe["data"].get("mean") and recipe["data"].get("std"):
+        return
+    ds = _open_dataset(recipe)
+    if ds is None:
+        raise PretrainedError(f"the normalisation of {recipe['name']} is unknown: the recipe sets "
+                              f"no data.mean/std and its prepared dataset "
+                              f"{recipe['data']['prepared']!r} is not here")
+    recipe["data"]["mean"] = [float(m) for m in ds.mean]
+    recipe["data"]["std"] = [float(s) for s in ds.std]
+
+
+def _dataset_image_size(recipe):
+    """Input size of a recipe without ``data.image_size``: its prepared dataset's."""
+    ds = _open_dataset(recipe)
+    size = None if ds is None else ds.image_size
+    if size is None:
+        raise PretrainedError(f"the input size of {recipe['name']} is unknown: its prepared "
+                              f"dataset {recipe['data']['prepared']!r} is not here and the recipe "
+                              f"sets no data.image_size; pass --set data.image_size=[H,W]")
+    return size
+
+
+def training_facts(state, report_info):
+    """Budget, timing and hardware of a run, for ``metadata.json`` and the card."""
+    versions = state.get("versions", {})
+    history = state.get("history", [])
+    ips = [row["images_per_s"] for row in history if row.get("images_per_s")]
+    cpu = f"{versions.get('processor', '?')} CPU, {versions.get('cpu_count', '?')} cores"
+    return {"epochs": state.get("epoch"), "best_epoch": state.get("best_epoch"),
+            "selected_on": f"val {state.get('select_on', 'class_avg')}",
+            "train_seconds": round(float(state.get("train_seconds", 0.0)), 1),
+            "images_per_s": round(sum(ips) / len(ips), 1) if ips else None,
+            "backend": versions.get("backend"), "keras": versions.get("keras"),
+            "keras_lt": versions.get("keras_lt"),
+            "hardware": versions.get("hardware") or f"{cpu}, no GPU",
+            "checkpoint": report_info.get("checkpoint"), "config_hash": state.get("config_hash")}
+
+
+def export_run(run_dir, out_dir, weights="best", overwrite=False, base_model=None):
+    """Write the pretrained folder of ``run_dir`` into ``out_dir``; returns its path."""
+    from keras_lt.config import load_config
+    from keras_lt.models.builder import build_method_model
+
+    run_dir = Path(run_dir)
+    cfg_path, state_path = run_dir / "config.yaml", run_dir / "state.json"
+    for p in (cfg_path, state_path):
+        if not p.is_file():
+            raise PretrainedError(f"{run_dir} is not a finished run directory: {p.name} is missing")
+    recipe = load_config(cfg_path)
+    state = json.loads(state_path.read_text())
+    if int(state.get("epoch", 0)) < int(recipe["optim"]["epochs"]):
+        raise PretrainedError(f"{run_dir} stopped at epoch {state.get('epoch')} of "
+                              f"{recipe['optim']['epochs']}; finish it with tools/train.py "
+                              f"--run-dir {run_dir} --resume before exporting")
+    report_path = run_dir / "test_report.json"
+    if not report_path.is_file():
+        raise PretrainedError(f"{report_path} is missing: the card's numbers come from it "
+                              f"(tools/evaluate.py {run_dir} writes it)")
+    report = json.loads(report_path.read_text())
+    wpath = run_dir / f"{weights}.weights.h5" if weights in ("best", "last") else Path(weights)
+    if not wpath.is_file():
+        raise PretrainedError(f"weights file {wpath} does not exist")
+    class_names, counts = _classes_from_report(report)
+    _fill_normalisation(recipe)
+    shape = recipe["data"].get("image_size") or _dataset_image_size(recipe)
+    model = build_method_model(recipe, len(class_names), counts, (int(shape[0]), int(shape[1]), 3),
+                               steps_per_epoch=1)
+    model.load_weights(str(wpath))
+    extra = [p for p in [run_dir / "test_report_per_class.png"] if p.is_file()]
+    return save_pretrained(model, out_dir, recipe, class_names, counts,
+                           eval_report={"test": report},
+                           training=training_facts(state, report.get("info", {})),
+                           data_provenance=state.get("dataset_provenance"),
+                           base_model=base_model, overwrite=overwrite, extra_files=extra)

@@ -1,0 +1,111 @@
+"""Fine-tuning a pretrained model on new long-tailed data.
+
+``tools/train.py --init <zoo name | Hub id | folder> --data <prepared dataset>`` and
+:func:`finetune_model` build the recipe's training model *for the new data* (its
+class count, class priors for logit adjustment / compensation, rebalancing
+statistics, queues and prototypes sized for the new classes), then copy in the
+pretrained backbone (and the classifier when the classes are the same), and train
+with any method's loss. ``finetune.freeze_backbone_epochs`` trains only the
+non-backbone parts first (backbone in inference mode), then everything.
+
+Example:
+>>> keras_lt.finetune_model("la-resnet32-cifar10lt-if100", "data_cache/my-lt",
+...                         "runs/my-ft", overrides=["optim.epochs=10"])   # doctest: +SKIP
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from keras_lt.hub.pretrained import (WEIGHTS_FILE, PretrainedError, read_pretrained_config,
+                                     resolve_pretrained)
+
+
+def finetune_config(init, data, config=None, overrides=()):
+    """The recipe of a fine-tuning run: ``config`` (a recipe file) or else the
+    pretrained model's own recipe, with ``data.prepared = data``,
+    ``finetune.init = init`` and the overrides applied."""
+    from keras_lt.config import apply_override, config_from_dict, load_config
+
+    directory, _ = resolve_pretrained(init)
+    pcfg, _ = read_pretrained_config(directory)
+    if config is not None:
+        cfg = load_config(config)
+    else:
+        cfg = config_from_dict(pcfg["recipe"])
+        cfg["name"] = f"{pcfg['name']}-finetuned"
+        cfg["finetune"] = dict(cfg["finetune"])
+    cfg["finetune"]["init"] = str(init)
+    if data is not None:
+        cfg["data"]["prepared"] = str(data)
+    for override in overrides:
+        cfg = apply_override(cfg, override)
+    return cfg
+
+
+def init_from_pretrained(model, cfg, class_names, image_shape):
+    """Copy the pretrained backbone (and classifier, per ``finetune.keep_classifier``)
+    named by ``cfg["finetune"]["init"]`` into the freshly built training ``model``.
+    Returns a one-line description of what was copied."""
+    from safetensors.numpy import load_file
+
+    init = cfg["finetune"]["init"]
+    directory, source = resolve_pretrained(init)
+    pcfg, _ = read_pretrained_config(directory)
+    arch = pcfg["architecture"]
+    want_shape = tuple(int(s) for s in arch["input_shape"])
+    if tuple(image_shape)[2] != want_shape[2]:
+        raise PretrainedError(f"{init} takes {want_shape[2]}-channel images, the data has "
+                              f"{image_shape[2]} channels")
+    if tuple(image_shape)[:2] != want_shape[:2]:
+        raise PretrainedError(f"{init} was trained on {want_shape[0]}x{want_shape[1]} inputs, "
+                              f"the data gives {image_shape[0]}x{image_shape[1]}: resize the "
+                              f"images to {want_shape[0]}x{want_shape[1]} before preparing them")
+    if (model.backbone_name, dict(model.backbone_kwargs)) != (arch["backbone"],
+                                                              dict(arch.get("backbone_kwargs") or {})):
+        raise PretrainedError(f"the recipe's backbone {model.backbone_name} "
+                              f"{model.backbone_kwargs or ''} differs from {init}'s "
+                              f"{arch['backbone']} {arch.get('backbone_kwargs') or ''}")
+    tensors = load_file(str(Path(directory) / WEIGHTS_FILE))
+    same_classes = list(pcfg["class_names"]) == list(class_names)
+    keep = cfg["finetune"].get("keep_classifier", "auto")
+    if keep is True and not same_classes:
+        raise PretrainedError(f"finetune.keep_classifier is true but {init} has "
+                              f"{len(pcfg['class_names'])} classes and the data "
+                              f"{len(class_names)} (or other names); set it to auto or false")
+    parts = ["backbone"] + (["classifier"] if same_classes and keep in (True, "auto") else [])
+    if "classifier" in parts and model.classifier_kind != arch["classifier"]:
+        parts.remove("classifier")
+    for part in parts:
+        variables = getattr(model, part).weights
+        for i, v in enumerate(variables):
+            key = f"{part}/{i:03d}/{v.name}"
+            if key not in tensors or tuple(tensors[key].shape) != tuple(v.shape):
+                raise PretrainedError(f"{init}: {key} is missing or has another shape")
+            v.assign(np.asarray(tensors[key], dtype=v.dtype))
+    sync_key_encoder(model)
+    what = " and ".join(parts)
+    return (f"initialised the {what} from {init} ({source}: {directory})"
+            + ("" if "classifier" in parts else f"; new {model.num_classes}-class classifier"))
+
+
+def sync_key_encoder(model):
+    """A momentum (key) encoder starts as a copy of the query encoder (MoCo)."""
+    from keras import ops
+
+    for q_part, k_part in (("backbone", "key_backbone"), ("head", "key_head")):
+        if hasattr(model, k_part):
+            for q, k in zip(getattr(model, q_part).weights, getattr(model, k_part).weights):
+                k.assign(ops.copy(q))
+
+
+def finetune_model(init, data, run_dir, config=None, overrides=(), freeze_backbone_epochs=None,
+                   verbose="auto"):
+    """Fine-tune ``init`` on the prepared dataset ``data`` into ``run_dir`` (see the
+    module docstring); returns the test metrics of the best checkpoint."""
+    from keras_lt.training import train
+
+    cfg = finetune_config(init, data, config, overrides)
+    if freeze_backbone_epochs is not None:
+        cfg["finetune"]["freeze_backbone_epochs"] = int(freeze_backbone_epochs)
+    return train(cfg, run_dir, verbose=verbose)

@@ -1,0 +1,416 @@
+"""The model zoo: registry, save/from_pretrained (local folder, the real Hugging Face
+cache layout offline, the bundled model_cards copy), cross-backend weights, cards,
+publishing, predict and fine-tuning. A tiny ResNet-20 trained for one epoch on the
+long-tailed digits stands in for a zoo checkpoint."""
+
+import json
+import shutil
+import sys
+
+import keras
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from conftest import ROOT, TESTS
+from helpers import run_on_backend
+from keras_lt.config import load_config
+from keras_lt.data.prepare import prepare_dataset
+from keras_lt.hub import registry
+from keras_lt.hub.export import export_run
+from keras_lt.hub.pretrained import (PretrainedError, UnknownModelError, from_pretrained,
+                                     inference_weights)
+from keras_lt.hub.publish import check_folder, parse_card
+from keras_lt.training import TrainingError, train
+
+import keras_lt
+
+NAME = "la-resnet20-cifar10lt-if20"          # a zoo-style name for the tiny digits model
+UNPUBLISHED = "bccl-resnet20-cifar10lt-if20"
+BACKENDS = ("torch", "tensorflow", "jax")
+
+
+def tiny_recipe(data, name=NAME, **extra):
+    overrides = [f"name={name}", f"data.prepared={data}", "model.backbone=resnet20",
+                 "data.workers=1", "optim.batch_size=64", "optim.epochs=1",
+                 "optim.warmup_epochs=0", "eval.batch_size=128", "runtime.verbose=0"]
+    overrides += [f"{k}={v}" for k, v in extra.items()]
+    return load_config(ROOT / "zoo_configs" / "demo-digits-resnet32.yaml", overrides)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(digits dataset, run dir, pretrained folder) of a one-epoch tiny run."""
+    base = tmp_path_factory.mktemp("zoo")
+    data = base / "digits-lt"
+    prepare_dataset("digits", data, progress=False)
+    run = base / "runs" / NAME
+    train(tiny_recipe(data), run, verbose=0)
+    cards = base / "model_cards"
+    export_run(run, cards / NAME)
+    configs = base / "zoo_configs"
+    configs.mkdir()
+    for name in (NAME, UNPUBLISHED):
+        (configs / f"{name}.yaml").write_text(yaml.safe_dump(tiny_recipe(data, name=name)))
+    return data, run, cards
+
+
+@pytest.fixture
+def zoo(trained, monkeypatch, tmp_path):
+    """The registry pointed at the tiny zoo; an empty HF cache; offline."""
+    data, run, cards = trained
+    monkeypatch.setenv("KERAS_LT_ZOO_CONFIGS", str(cards.parent / "zoo_configs"))
+    monkeypatch.setenv("KERAS_LT_MODEL_CARDS", str(cards))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return {"data": data, "run": run, "cards": cards, "folder": cards / NAME,
+            "cache": tmp_path / "hf-cache"}
+
+
+def digits_batch(data, n=6):
+    from keras_lt.data.dataset import PreparedDataset
+
+    split = PreparedDataset(data).split("test")
+    return np.asarray(split.get_batch(np.arange(n)))
+
+
+def logits_of(model, images):
+    from keras_lt.hub.predict import preprocess
+
+    return np.asarray(model.predict_on_batch(preprocess(list(images), model.pretrained.preprocessing)))
+
+
+# ---------------------------------------------------------------------------- registry
+
+
+def test_registry_lists_every_zoo_recipe_with_status_and_repo_ids(monkeypatch):
+    entries = {e.name: e for e in registry.list_models()}
+    for path in (ROOT / "zoo_configs").glob("*.yaml"):
+        name = yaml.safe_load(path.read_text())["name"]
+        assert (name in entries) == (not name.startswith("demo-")), name
+    e = entries["bccl-resnet50-imagenetlt"]
+    assert (e.method, e.backbone, e.dataset, e.imbalance_factor) == ("bccl", "resnet50",
+                                                                      "imagenetlt", None)
+    assert e.repo_id == f"{registry.DEFAULT_ORG}/bccl-resnet50-imagenetlt" and not e.published
+    assert entries["la-resnet32-cifar10lt-if100"].imbalance_factor == 100
+    monkeypatch.setenv("KERAS_LT_HUB_ORG", "my-lab")
+    assert registry.get_entry("bccl-resnet50-imagenetlt").repo_id == "my-lab/bccl-resnet50-imagenetlt"
+    assert registry.get_entry("my-lab/bccl-resnet50-imagenetlt").name == "bccl-resnet50-imagenetlt"
+
+
+def test_published_entry_reports_card_metrics(zoo):
+    (entry,) = registry.list_models(published_only=True)
+    assert entry.name == NAME and entry.status == "published"
+    report = json.loads((zoo["run"] / "test_report.json").read_text())
+    assert entry.metrics["test"]["top1"] == round(100 * report["top1"], 2)
+    assert keras_lt.list_models()[0].name in (NAME, UNPUBLISHED)
+
+
+def test_unknown_name_lists_close_names(zoo):
+    with pytest.raises(UnknownModelError, match=f"did you mean {NAME}"):
+        from_pretrained("la-resnet20-cifar10lt-if2O")
+
+
+def test_unpublished_entry_names_its_training_command(zoo):
+    with pytest.raises(PretrainedError, match=f"tools/train.py --config .*{UNPUBLISHED}.yaml"):
+        from_pretrained(UNPUBLISHED)
+
+
+def test_real_zoo_unpublished_entries_say_how_to_train():
+    with pytest.raises(PretrainedError, match="zoo_configs/rebsupcon-resnext50-imagenetlt.yaml"):
+        from_pretrained("rebsupcon-resnext50-imagenetlt")
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def test_local_folder_round_trip_and_metadata(zoo, trained):
+    from keras_lt.config import load_config as load
+    from keras_lt.models.builder import build_method_model
+
+    model = from_pretrained(zoo["folder"])
+    info = model.pretrained
+    assert info.class_counts == tuple(int(c) for c in json.loads(
+        (zoo["folder"] / "config.json").read_text())["class_counts"])
+    assert len(info.class_names) == model.num_classes == 10
+    assert info.preprocessing["image_size"] == [16, 16]
+    meta = json.loads((zoo["folder"] / "metadata.json").read_text())
+    assert meta["backend"] == keras.backend.backend() and meta["parameters"] > 0
+    assert meta["recipe"] == NAME and meta["data_provenance"]["tool"] == "keras_lt.prepare"
+    # same logits as the run's best checkpoint
+    cfg = load(zoo["run"] / "config.yaml")
+    ref = build_method_model(cfg, 10, list(info.class_counts), (16, 16, 3), 1)
+    ref.load_weights(zoo["run"] / "best.weights.h5")
+    x = digits_batch(zoo["data"])
+    np.testing.assert_allclose(logits_of(model, x), logits_of_ref(ref, x, info), atol=1e-5)
+
+
+def logits_of_ref(ref, images, info):
+    from keras_lt.hub.predict import preprocess
+
+    return np.asarray(ref.predict_on_batch(preprocess(list(images), info.preprocessing)))
+
+
+def test_not_a_pretrained_folder_and_missing_path(zoo, tmp_path):
+    with pytest.raises(PretrainedError, match="no config.json"):
+        from_pretrained(tmp_path)
+    with pytest.raises(PretrainedError, match="no such directory"):
+        from_pretrained(str(tmp_path / "nope" / "x" / "y"))
+
+
+def _hub_cache(cache, repo_id, folder, revision="main", commit="a" * 40):
+    """Populate ``cache`` in the Hugging Face hub-cache layout (refs, snapshots, blobs)."""
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / revision).write_text(commit)
+    snap = repo / "snapshots" / commit
+    snap.mkdir(parents=True)
+    (repo / "blobs").mkdir(exist_ok=True)
+    for f in folder.iterdir():
+        blob = repo / "blobs" / f"{commit[:8]}-{f.name}"
+        shutil.copy2(f, blob)
+        (snap / f.name).symlink_to(blob)
+    return snap
+
+
+def test_zoo_name_resolves_through_the_hf_cache_offline(zoo, monkeypatch):
+    from keras_lt.hub.pretrained import resolve_pretrained
+
+    repo_id = registry.get_entry(NAME).repo_id
+    snap = _hub_cache(zoo["cache"], repo_id, zoo["folder"])
+    monkeypatch.setenv("HF_HUB_CACHE", str(zoo["cache"]))
+    path, source = resolve_pretrained(NAME, cache_dir=zoo["cache"])
+    assert (path, source) == (snap, "hf-cache")
+    # the Hub id works too, and a pinned revision resolves to its own snapshot
+    v1 = _hub_cache(zoo["cache"], repo_id, zoo["folder"], revision="v1", commit="b" * 40)
+    assert resolve_pretrained(repo_id, revision="v1", cache_dir=zoo["cache"]) == (v1, "hf-cache")
+    model = from_pretrained(NAME, revision="v1", cache_dir=zoo["cache"])
+    assert model.pretrained.directory == str(v1)
+    # a revision that is not cached: offline error saying what to download
+    with pytest.raises(PretrainedError, match=f"hf download {repo_id} --revision v2"):
+        resolve_pretrained(NAME, revision="v2", cache_dir=zoo["cache"])
+
+
+def test_without_cache_the_bundled_model_cards_copy_loads(zoo):
+    from keras_lt.hub.pretrained import resolve_pretrained
+
+    assert resolve_pretrained(NAME, cache_dir=zoo["cache"]) == (zoo["folder"], "bundled")
+
+
+def test_unknown_hub_repo_offline_says_what_to_do(zoo):
+    with pytest.raises(PretrainedError, match="HF_HUB_OFFLINE is set.*hf download someone/else"):
+        from_pretrained("someone/else", cache_dir=zoo["cache"])
+
+
+def test_truncated_weights_are_a_clear_error(zoo, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(zoo["folder"], bad)
+    data = (bad / "model.safetensors").read_bytes()
+    (bad / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(PretrainedError, match="cannot read"):
+        from_pretrained(bad)
+
+
+# ---------------------------------------------------------------------------- cross-backend
+
+
+@pytest.mark.parametrize("target", BACKENDS)
+def test_saved_here_loads_on_every_other_backend(zoo, target, tmp_path):
+    """With the suite run once per backend, this covers all six directions."""
+    if target == keras.backend.backend():
+        pytest.skip("same backend")
+    x = digits_batch(zoo["data"])
+    np.savez(tmp_path / "x.npz", x=x)
+    model = from_pretrained(zoo["folder"])
+    run_on_backend(target, TESTS / "load_pretrained_child.py", zoo["folder"], tmp_path / "x.npz",
+                   tmp_path / "out.npz")
+    out = np.load(tmp_path / "out.npz")
+    assert str(out["backend"]) == target
+    np.testing.assert_allclose(out["logits"], logits_of(model, x), atol=1e-5)
+    for key, value in inference_weights(model).items():
+        np.testing.assert_array_equal(out[key.replace("/", "__")], value)
+
+
+# ---------------------------------------------------------------------------- predict
+
+
+def test_predict_top_k_from_arrays_and_files(zoo, tmp_path):
+    model = from_pretrained(zoo["folder"])
+    x = digits_batch(zoo["data"], 3)
+    res = keras_lt.predict(model, x, top_k=3)
+    logits = logits_of(model, x)
+    for r, row in zip(res, logits):
+        assert r["indices"] == list(np.argsort(-row)[:3])
+        assert r["labels"] == [model.pretrained.class_names[i] for i in r["indices"]]
+        assert r["probs"] == sorted(r["probs"], reverse=True) and 0 < sum(r["probs"]) <= 1
+    path = tmp_path / "img.png"
+    Image.fromarray(x[0]).save(path)
+    assert keras_lt.predict(model, str(path), top_k=3)[0]["indices"] == res[0]["indices"]
+    # another size is resized to the model's input
+    big = np.asarray(Image.fromarray(x[0]).resize((32, 32)))
+    assert len(keras_lt.predict(model, big, top_k=2)[0]["labels"]) == 2
+
+
+def test_predict_rejects_bad_images(zoo, tmp_path):
+    model = from_pretrained(zoo["folder"])
+    with pytest.raises(ValueError, match="uint8"):
+        keras_lt.predict(model, np.zeros((16, 16, 3), "float32"))
+    with pytest.raises(ValueError, match=r"RGB image of shape \(H, W, 3\)"):
+        keras_lt.predict(model, np.zeros((16, 16, 4), "uint8"))
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        keras_lt.predict(model, [str(tmp_path / "missing.png")])
+    (tmp_path / "junk.png").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="cannot decode image .*junk.png"):
+        keras_lt.predict(model, [tmp_path / "junk.png"])
+
+
+# ---------------------------------------------------------------------------- cards, publish
+
+
+def test_card_metadata_parses_and_matches_the_evaluation(zoo):
+    data, results = parse_card(zoo["folder"] / "README.md")
+    report = json.loads((zoo["folder"] / "eval_results.json").read_text())["results"]["test"]
+    assert data["library_name"] == "keras" and data["license"] == "apache-2.0"
+    got = {r.metric_name: r.metric_value for r in results}
+    assert got["top-1"] == round(100 * report["top1"], 2)
+    assert got["class-average"] == round(100 * report["class_avg"], 2)
+    assert {r.dataset_split for r in results} == {"test"}
+    text = (zoo["folder"] / "README.md").read_text()
+    assert f'from_pretrained("{NAME}")' in text and "tools/train.py --init" in text
+
+
+def test_committed_cards_are_generated_and_consistent():
+    """Every model_cards/<name>/ card parses, matches its eval_results.json, and is exactly
+    what the generator writes from the folder's own files (no hand edits)."""
+    from keras_lt.hub.card import render_card
+
+    folders = sorted(p for p in (ROOT / "model_cards").glob("*") if p.is_dir())
+    for folder in folders:
+        config = json.loads((folder / "config.json").read_text())
+        meta = json.loads((folder / "metadata.json").read_text())
+        evals = json.loads((folder / "eval_results.json").read_text())["results"]
+        images = sorted(p.name for p in folder.glob("*.png"))
+        assert (folder / "README.md").read_text() == render_card(config, meta, evals, images), folder
+        _, results = parse_card(folder / "README.md")
+        top1 = {r.dataset_split: r.metric_value for r in results if r.metric_name == "top-1"}
+        assert top1 == {s: round(100 * r["top1"], 2) for s, r in evals.items()}
+
+
+def test_publish_dry_run_lists_files_and_refuses_pickles(zoo, tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "tools"))
+    import publish
+
+    assert publish.main([str(zoo["folder"]), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"would upload" in out and f"{registry.DEFAULT_ORG}/{NAME}" in out
+    assert "model.safetensors" in out and "README.md" in out
+    bad = tmp_path / "bad"
+    shutil.copytree(zoo["folder"], bad)
+    (bad / "extra.pth").write_bytes(b"x")
+    with pytest.raises(PretrainedError, match="pickles"):
+        check_folder(bad)
+    (bad / "extra.pth").unlink()
+    (bad / "README.md").write_text("---\nmodel-index: [\n---\nbroken\n")
+    with pytest.raises(PretrainedError, match="invalid model card"):
+        check_folder(bad)
+
+
+def test_save_pretrained_leaves_nothing_half_written(zoo, tmp_path, monkeypatch):
+    from keras_lt.hub import pretrained as P
+
+    model = from_pretrained(zoo["folder"], for_training=True)
+    recipe = json.loads((zoo["folder"] / "config.json").read_text())["recipe"]
+    names, counts = model.pretrained.class_names, model.pretrained.class_counts
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("keras_lt.hub.card.render_card", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        P.save_pretrained(model, tmp_path / "out", recipe, names, counts)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(FileExistsError):
+        P.save_pretrained(model, zoo["folder"], recipe, names, counts)
+
+
+# ---------------------------------------------------------------------------- fine-tuning
+
+
+def _lt_imagefolder(root, counts=(12, 6, 3), size=16, test=2):
+    rng = np.random.default_rng(0)
+    for split, per in (("train", counts), ("test", (test,) * len(counts))):
+        for c, n in enumerate(per):
+            d = root / split / f"class_{c}"
+            d.mkdir(parents=True)
+            for i in range(n):
+                img = np.clip(rng.normal(60 * (c + 1), 30, (size, size, 3)), 0, 255).astype("uint8")
+                Image.fromarray(img).save(d / f"{i:03d}.png")
+    return root
+
+
+def test_finetune_on_a_new_longtailed_imagefolder(zoo, tmp_path):
+    """Three new classes: new classifier and priors, backbone from the checkpoint,
+    frozen for the first epoch (resumed across the unfreeze), then trained."""
+    from keras_lt.hub.finetune import finetune_config
+
+    src = _lt_imagefolder(tmp_path / "src")
+    data = tmp_path / "prepared"
+    prepare_dataset("imagefolder", data, input=src, val_per_class=1, progress=False)
+    run = tmp_path / "ft"
+    sys.path.insert(0, str(ROOT / "tools"))
+    import train as train_tool
+
+    args = ["--init", NAME, "--data", str(data), "--freeze-backbone-epochs", "1",
+            "--set", "optim.epochs=2", "--set", "optim.batch_size=8", "--set", "runtime.verbose=0",
+            "--stop-after", "1", "--run-dir", str(run)]
+    assert train_tool.main(args) == 0
+    cfg = load_config(run / "config.yaml")
+    assert cfg["finetune"]["init"] == NAME and cfg["data"]["prepared"] == str(data)
+    pre = from_pretrained(NAME)
+    from keras_lt.models.builder import build_method_model
+
+    after1 = build_method_model(cfg, 3, [11, 5, 2], (16, 16, 3), 1)
+    after1.load_weights(run / "last.weights.h5", skip_mismatch=True)
+    for a, b in zip(after1.backbone.weights, pre.backbone.weights):      # frozen epoch
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    assert after1.classifier.weights[0].shape[-1] == 3
+    assert train_tool.main(["--run-dir", str(run), "--resume", "--verbose", "0"]) == 0
+    assert json.loads((run / "state.json").read_text())["epoch"] == 2
+    done = build_method_model(cfg, 3, [11, 5, 2], (16, 16, 3), 1)
+    done.load_weights(run / "last.weights.h5", skip_mismatch=True)
+    moved = [not np.array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+             for a, b in zip(done.backbone.trainable_weights, pre.backbone.trainable_weights)]
+    assert any(moved)                                                      # then trained
+    assert (run / "test_report.json").is_file()
+    # the fine-tuned run exports with its base model named on the card
+    out = export_run(run, tmp_path / "card", base_model=NAME)
+    data_, _ = parse_card(out / "README.md")
+    assert data_["base_model"] == NAME
+    # library call builds the same recipe
+    assert finetune_config(NAME, data, overrides=["optim.epochs=2"])["name"] == f"{NAME}-finetuned"
+
+
+def test_finetune_errors_name_the_mismatch(zoo, tmp_path):
+    src = _lt_imagefolder(tmp_path / "src", size=8)
+    data = tmp_path / "prepared8"
+    prepare_dataset("imagefolder", data, input=src, val_per_class=1, progress=False)
+    from keras_lt.hub.finetune import finetune_config
+
+    cfg = finetune_config(NAME, data, overrides=["optim.epochs=1", "runtime.verbose=0", "optim.batch_size=8"])
+    with pytest.raises(TrainingError, match="trained on 16x16 inputs, the data gives 8x8"):
+        train(cfg, tmp_path / "r1", verbose=0)
+    cfg = finetune_config(NAME, zoo["data"], overrides=["optim.epochs=1", "runtime.verbose=0", "optim.batch_size=8",
+                                                        "finetune.keep_classifier=true",
+                                                        "model.backbone=resnet32"])
+    with pytest.raises(TrainingError, match="backbone resnet32 .*differs from .*resnet20"):
+        train(cfg, tmp_path / "r2", verbose=0)
+    src3 = _lt_imagefolder(tmp_path / "src3")
+    data3 = tmp_path / "prepared3"
+    prepare_dataset("imagefolder", data3, input=src3, val_per_class=1, progress=False)
+    cfg = finetune_config(NAME, data3, overrides=["optim.epochs=1", "runtime.verbose=0", "optim.batch_size=8",
+                                                  "finetune.keep_classifier=true"])
+    with pytest.raises(TrainingError, match="keep_classifier is true but .* 10 classes and the data 3"):
+        train(cfg, tmp_path / "r3", verbose=0)

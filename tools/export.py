@@ -1,0 +1,50 @@
+#!/usr/bin/env python
+"""Export a finished training run as a pretrained folder with a generated model card.
+
+Examples::
+
+    python tools/export.py runs/la-resnet32-cifar10lt-if100 --out model_cards/la-resnet32-cifar10lt-if100
+    python tools/export.py runs/my-ft --out exported/my-ft --weights last --overwrite
+
+The folder (``config.json``, ``metadata.json``, ``model.safetensors``, for BCCL /
+Reb-SupCon also ``training.weights.h5``, ``eval_results.json``, ``README.md``) is
+exactly what ``tools/publish.py`` uploads and what ``keras_lt.from_pretrained``
+loads. It is written to a temporary folder and renamed at the end.
+"""
+
+import argparse
+import sys
+
+from _bootstrap import BACKENDS, select_backend
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("run_dir", help="a finished run directory written by tools/train.py")
+    p.add_argument("--out", required=True, help="output folder (model_cards/<name> for zoo entries)")
+    p.add_argument("--weights", default="best", help="best (default), last or a .weights.h5 path")
+    p.add_argument("--base-model", help="the pretrained model this run was fine-tuned from")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND)")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    select_backend(args.backend)
+    from keras_lt.hub.export import export_run
+    from keras_lt.hub.pretrained import PretrainedError
+
+    try:
+        out = export_run(args.run_dir, args.out, weights=args.weights, overwrite=args.overwrite,
+                         base_model=args.base_model)
+    except (PretrainedError, FileExistsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
