@@ -414,3 +414,23 @@ def test_finetune_errors_name_the_mismatch(zoo, tmp_path):
                                                   "finetune.keep_classifier=true"])
     with pytest.raises(TrainingError, match="keep_classifier is true but .* 10 classes and the data 3"):
         train(cfg, tmp_path / "r3", verbose=0)
+
+
+def test_evaluate_tool_checks_a_pretrained_model_against_its_card(zoo, tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "tools"))
+    import evaluate as evaluate_tool
+
+    assert evaluate_tool.main([NAME, "--data", str(zoo["data"]), "--check-card",
+                               "--out", str(tmp_path / "rep")]) == 0
+    assert "reproduced" in capsys.readouterr().out
+    assert (tmp_path / "rep" / "test_report.json").is_file()
+    # a card whose number is off fails the check
+    bad = tmp_path / "bad"
+    shutil.copytree(zoo["folder"], bad)
+    evals = json.loads((bad / "eval_results.json").read_text())
+    evals["results"]["test"]["top1"] += 0.01
+    (bad / "eval_results.json").write_text(json.dumps(evals))
+    assert evaluate_tool.main([str(bad), "--data", str(zoo["data"]), "--check-card"]) == 1
+    assert "NOT reproduced" in capsys.readouterr().out
+    assert evaluate_tool.main([NAME]) == 2
+    assert "needs --data" in capsys.readouterr().err

@@ -50,7 +50,12 @@ def main(argv=None):
     select_backend(args.backend)
     from keras_lt.eval.runner import EvaluationError, evaluate_checkpoint
 
-    if not (Path(args.checkpoint) / "config.yaml").is_file():
+    path = Path(args.checkpoint)
+    if path.is_dir() and not (path / "config.yaml").is_file() and not (path / "config.json").is_file():
+        print(f"error: {path} is not a run directory (no config.yaml) nor a pretrained folder "
+              f"(no config.json)", file=sys.stderr)
+        return 2
+    if not (path / "config.yaml").is_file():
         return evaluate_pretrained_main(args)
     try:
         evaluate_checkpoint(args.checkpoint, weights=args.weights, split=args.split, data=args.data,
