@@ -434,3 +434,22 @@ def test_evaluate_tool_checks_a_pretrained_model_against_its_card(zoo, tmp_path,
     assert "NOT reproduced" in capsys.readouterr().out
     assert evaluate_tool.main([NAME]) == 2
     assert "needs --data" in capsys.readouterr().err
+
+
+def test_bundled_bccl_checkpoint_for_training_restores_its_state(monkeypatch, tmp_path):
+    """The published BCCL folder: for_training=True gives the BCCL model with its trained
+    step counter and centroids; its predictions equal the inference model's."""
+    from huggingface_hub import constants
+
+    from keras_lt.models.bccl import BCCL
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    name = "bccl-resnet32-cifar10lt-if100"
+    full = from_pretrained(name, for_training=True, cache_dir=tmp_path)
+    plain = from_pretrained(name, cache_dir=tmp_path)
+    assert isinstance(full, BCCL) and not isinstance(plain, BCCL)
+    assert int(keras.ops.convert_to_numpy(full.steps)) > 0
+    assert np.abs(keras.ops.convert_to_numpy(full.centroids)).sum() > 0
+    x = np.random.default_rng(0).integers(0, 255, (4, 32, 32, 3), dtype=np.uint8)
+    np.testing.assert_allclose(logits_of_ref(full, x, plain.pretrained), logits_of(plain, x),
+                               atol=1e-5)
