@@ -77,10 +77,12 @@ def digits_batch(data, n=6):
     return np.asarray(split.get_batch(np.arange(n)))
 
 
-def logits_of(model, images):
+def logits_of(model, images, info=None):
+    """Logits of uint8 images, preprocessed as ``info`` (default: the model's own) says."""
     from keras_lt.hub.predict import preprocess
 
-    return np.asarray(model.predict_on_batch(preprocess(list(images), model.pretrained.preprocessing)))
+    info = info or model.pretrained
+    return np.asarray(model.predict_on_batch(preprocess(list(images), info.preprocessing)))
 
 
 # ---------------------------------------------------------------------------- registry
@@ -145,13 +147,7 @@ def test_local_folder_round_trip_and_metadata(zoo, trained):
     ref = build_method_model(cfg, 10, list(info.class_counts), (16, 16, 3), 1)
     ref.load_weights(zoo["run"] / "best.weights.h5")
     x = digits_batch(zoo["data"])
-    np.testing.assert_allclose(logits_of(model, x), logits_of_ref(ref, x, info), atol=1e-5)
-
-
-def logits_of_ref(ref, images, info):
-    from keras_lt.hub.predict import preprocess
-
-    return np.asarray(ref.predict_on_batch(preprocess(list(images), info.preprocessing)))
+    np.testing.assert_allclose(logits_of(model, x), logits_of(ref, x, info), atol=1e-5)
 
 
 def test_not_a_pretrained_folder_and_missing_path(zoo, tmp_path):
@@ -451,5 +447,5 @@ def test_bundled_bccl_checkpoint_for_training_restores_its_state(monkeypatch, tm
     assert int(keras.ops.convert_to_numpy(full.steps)) > 0
     assert np.abs(keras.ops.convert_to_numpy(full.centroids)).sum() > 0
     x = np.random.default_rng(0).integers(0, 255, (4, 32, 32, 3), dtype=np.uint8)
-    np.testing.assert_allclose(logits_of_ref(full, x, plain.pretrained), logits_of(plain, x),
+    np.testing.assert_allclose(logits_of(full, x, plain.pretrained), logits_of(plain, x),
                                atol=1e-5)

@@ -15,10 +15,8 @@ Example:
 
 from pathlib import Path
 
-import numpy as np
-
-from keras_lt.hub.pretrained import (WEIGHTS_FILE, PretrainedError, read_pretrained_config,
-                                     resolve_pretrained)
+from keras_lt.hub.pretrained import (WEIGHTS_FILE, PretrainedError, assign_inference_weights,
+                                     read_pretrained_config, resolve_pretrained)
 
 
 def finetune_config(init, data, config=None, overrides=()):
@@ -76,27 +74,12 @@ def init_from_pretrained(model, cfg, class_names, image_shape):
     parts = ["backbone"] + (["classifier"] if same_classes and keep in (True, "auto") else [])
     if "classifier" in parts and model.classifier_kind != arch["classifier"]:
         parts.remove("classifier")
-    for part in parts:
-        variables = getattr(model, part).weights
-        for i, v in enumerate(variables):
-            key = f"{part}/{i:03d}/{v.name}"
-            if key not in tensors or tuple(tensors[key].shape) != tuple(v.shape):
-                raise PretrainedError(f"{init}: {key} is missing or has another shape")
-            v.assign(np.asarray(tensors[key], dtype=v.dtype))
-    sync_key_encoder(model)
+    assign_inference_weights(model, tensors, f"{init} ({WEIGHTS_FILE})", parts)
+    if hasattr(model, "sync_key_encoder"):        # MoCo: the key encoder starts as a copy
+        model.sync_key_encoder()
     what = " and ".join(parts)
     return (f"initialised the {what} from {init} ({source}: {directory})"
             + ("" if "classifier" in parts else f"; new {model.num_classes}-class classifier"))
-
-
-def sync_key_encoder(model):
-    """A momentum (key) encoder starts as a copy of the query encoder (MoCo)."""
-    from keras import ops
-
-    for q_part, k_part in (("backbone", "key_backbone"), ("head", "key_head")):
-        if hasattr(model, k_part):
-            for q, k in zip(getattr(model, q_part).weights, getattr(model, k_part).weights):
-                k.assign(ops.copy(q))
 
 
 def finetune_model(init, data, run_dir, config=None, overrides=(), freeze_backbone_epochs=None,

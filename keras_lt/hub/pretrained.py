@@ -67,35 +67,38 @@ class PretrainedInfo:
 # weights
 
 
+def inference_variables(model, parts=INFERENCE_PARTS):
+    """``{"<part>/<index>/<name>": variable}`` for the given parts (backbone,
+    classifier) of ``model`` (any keras-lt model). Keys follow each part's variable
+    order, which is the same on every backend."""
+    return {f"{part}/{i:03d}/{v.name}": v
+            for part in parts for i, v in enumerate(getattr(model, part).weights)}
+
+
 def inference_weights(model):
-    """``{"<part>/<index>/<name>": array}`` for the backbone and classifier of
-    ``model`` (any keras-lt model). Keys follow each part's variable order, which
-    is the same on every backend."""
+    """The backbone and classifier of ``model`` as ``{key: array}`` (see
+    :func:`inference_variables`)."""
     from keras import ops
 
-    out = {}
-    for part in INFERENCE_PARTS:
-        for i, v in enumerate(getattr(model, part).weights):
-            out[f"{part}/{i:03d}/{v.name}"] = np.ascontiguousarray(ops.convert_to_numpy(v))
-    return out
+    return {k: np.ascontiguousarray(ops.convert_to_numpy(v))
+            for k, v in inference_variables(model).items()}
 
 
-def assign_inference_weights(model, tensors, source="weights"):
-    """Assign :func:`inference_weights`-style ``tensors`` to ``model``; every key
-    must match by name and shape (the error lists each mismatch)."""
-    wanted = {}
-    for part in INFERENCE_PARTS:
-        for i, v in enumerate(getattr(model, part).weights):
-            wanted[f"{part}/{i:03d}/{v.name}"] = v
-    problems = [f"missing {k}" for k in wanted if k not in tensors]
-    problems += [f"unexpected {k}" for k in tensors if k not in wanted]
-    problems += [f"{k}: shape {tuple(tensors[k].shape)} in {source}, model has {tuple(v.shape)}"
-                 for k, v in wanted.items() if k in tensors and tuple(tensors[k].shape) != tuple(v.shape)]
+def assign_inference_weights(model, tensors, source="weights", parts=INFERENCE_PARTS):
+    """Assign :func:`inference_weights`-style ``tensors`` to the ``parts`` of ``model``;
+    every key of those parts must match by name and shape (the error lists each
+    mismatch; keys of other parts in ``tensors`` are ignored)."""
+    wanted = inference_variables(model, parts)
+    given = {k: t for k, t in tensors.items() if k.split("/", 1)[0] in parts}
+    problems = [f"missing {k}" for k in wanted if k not in given]
+    problems += [f"unexpected {k}" for k in given if k not in wanted]
+    problems += [f"{k}: shape {tuple(given[k].shape)} in {source}, model has {tuple(v.shape)}"
+                 for k, v in wanted.items() if k in given and tuple(given[k].shape) != tuple(v.shape)]
     if problems:
         shown = "; ".join(problems[:8]) + (f"; ... ({len(problems)} in all)" if len(problems) > 8 else "")
         raise PretrainedError(f"{source} does not fit the model: {shown}")
     for k, v in wanted.items():
-        v.assign(tensors[k].astype(v.dtype) if hasattr(tensors[k], "astype") else tensors[k])
+        v.assign(np.asarray(given[k], dtype=v.dtype))
 
 
 # ---------------------------------------------------------------------------

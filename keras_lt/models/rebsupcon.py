@@ -140,16 +140,26 @@ class RebSupCon(LTClassifier):
         # the key encoder starts as a copy of the query encoder; its variables are
         # updated by the EMA only (trainable=False per variable: BatchNorm stays in
         # training mode, using batch statistics)
+        self._pairs = []
+        for k, q in self._key_query_variables():
+            k.trainable = False
+            if q.trainable:
+                self._pairs.append((k, q))
+        self.sync_key_encoder()
+
+    def _key_query_variables(self):
+        """(key variable, query variable) pairs of backbone + head, in order."""
         query = self.backbone.weights + self.head.weights
         key = self.key_backbone.weights + self.key_head.weights
         if len(query) != len(key):
             raise AssertionError("key and query encoders differ in structure")
-        self._pairs = []
-        for q, k in zip(query, key):
+        return list(zip(key, query))
+
+    def sync_key_encoder(self):
+        """Set the key encoder to a copy of the query encoder (MoCo's start; also after
+        the query encoder is loaded from a pretrained model)."""
+        for k, q in self._key_query_variables():
             k.assign(ops.copy(q))
-            k.trainable = False
-            if q.trainable:
-                self._pairs.append((k, q))
 
     def momentum_update(self):
         """``theta_k <- m theta_k + (1 - m) theta_q`` over the trainable parameters
