@@ -171,8 +171,10 @@ def test_cli_round_trip(tmp_path, oracle):
     except ImportError:  # pragma: no cover
         backend = keras.backend.backend()
     env = dict(os.environ, KERAS_BACKEND=backend)
-    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "convert_torch.py"), str(FIXTURE),
-                           "--out", str(out)], capture_output=True, text=True, env=env,
+    cli = [sys.executable, str(ROOT / "tools" / "convert_torch.py"), str(FIXTURE), "--out", str(out)]
+    proc = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 2 and "--recipe NAME" in proc.stderr and "--parts-only" in proc.stderr
+    proc = subprocess.run(cli + ["--parts-only"], capture_output=True, text=True, env=env,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     meta = json.loads((out / "config.json").read_text())
@@ -203,3 +205,67 @@ def test_load_state_dict_formats(tmp_path, state_dict):
     assert set(got) == set(small) and all(np.array_equal(got[k], small[k]) for k in small)
     with pytest.raises(ConversionError, match="unsupported"):
         load_state_dict(tmp_path / "weights.bin")
+
+
+def _torch_bottleneck_features(sd, x_nhwc, groups, blocks=(3, 4, 6, 3)):
+    """Pooled features of a torchvision-layout bottleneck ResNet (the BCCL/BCL ImageNet
+    encoder: stride on the 3x3 conv, ``downsample.{0,1}`` projection shortcuts), computed
+    with torch's own conv/BN/pool ops straight from a state dict, in eval mode."""
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    t = {k: torch.from_numpy(np.asarray(v)) for k, v in sd.items()}
+
+    def bn(h, p):
+        return F.batch_norm(h, t[f"{p}.running_mean"], t[f"{p}.running_var"], t[f"{p}.weight"],
+                            t[f"{p}.bias"], training=False, eps=1e-5)
+
+    def conv(h, p, stride=1, padding=0, g=1):
+        return F.conv2d(h, t[f"{p}.weight"], stride=stride, padding=padding, groups=g)
+
+    h = torch.from_numpy(np.ascontiguousarray(np.transpose(x_nhwc, (0, 3, 1, 2))))
+    h = F.max_pool2d(F.relu(bn(conv(h, "encoder.conv1", 2, 3), "encoder.bn1")), 3, 2, 1)
+    for stage, n in enumerate(blocks, start=1):
+        for i in range(n):
+            p, stride = f"encoder.layer{stage}.{i}", (2 if i == 0 and stage > 1 else 1)
+            out = F.relu(bn(conv(h, f"{p}.conv1"), f"{p}.bn1"))
+            out = F.relu(bn(conv(out, f"{p}.conv2", stride, 1, groups), f"{p}.bn2"))
+            out = bn(conv(out, f"{p}.conv3"), f"{p}.bn3")
+            short = h
+            if f"{p}.downsample.0.weight" in t:
+                short = bn(conv(h, f"{p}.downsample.0", stride), f"{p}.downsample.1")
+            h = F.relu(out + short)
+    return h.mean(dim=(2, 3)).numpy()
+
+
+_SLOW_ON_JAX = pytest.mark.slow if keras.backend.backend() == "jax" else ()
+
+
+@pytest.mark.parametrize("arch,groups", [pytest.param("resnet50", 1, marks=_SLOW_ON_JAX),
+                                         pytest.param("resnext50_32x4d", 32, marks=_SLOW_ON_JAX)])
+def test_imagenet_encoders_match_torch_ops_both_ways(arch, groups):
+    """ResNet-50 / ResNeXt-50 releases: a state dict in the torch layout gives the same
+    features in Keras as torch's conv2d/batch_norm/max_pool2d compute from it (padding,
+    stride placement, grouped-conv kernel layout, shortcut names), and exporting back
+    with to_torch_state_dict is exact."""
+    from keras_lt.backbones import get_backbone
+    from keras_lt.hub.convert import backbone_targets, to_torch_state_dict
+
+    rng = np.random.default_rng(1)
+    source = get_backbone(arch, input_shape=(64, 64, 3))
+    for layer in source.layers:                    # non-trivial BN statistics
+        if isinstance(layer, keras.layers.BatchNormalization):
+            c = layer.gamma.shape[0]
+            layer.gamma.assign(rng.uniform(0.5, 1.0, c).astype("float32"))
+            layer.beta.assign(rng.normal(0, 0.1, c).astype("float32"))
+            layer.moving_mean.assign(rng.normal(0, 0.1, c).astype("float32"))
+            layer.moving_variance.assign(rng.uniform(0.5, 2.0, c).astype("float32"))
+    sd = to_torch_state_dict(source)
+    assert len(sd) == len(backbone_targets(source)) + sum(k.endswith("running_var") for k in sd)
+    x = rng.normal(size=(2, 64, 64, 3)).astype("float32")
+    expected = _torch_bottleneck_features(sd, x, groups).astype(np.float64)
+    target = get_backbone(arch, input_shape=(64, 64, 3))
+    convert_state_dict(sd, target)
+    for model in (source, target):
+        check(model(x, training=False), expected, atol=1e-4 * np.abs(expected).max())
+    back = to_torch_state_dict(target)
+    assert all(np.array_equal(back[k], sd[k]) for k in sd)

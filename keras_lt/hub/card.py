@@ -24,6 +24,9 @@ METHODS = {
     "rebsupcon": ("Reb-SupCon: Rebalancing Supervised Contrastive Learning",
                   "Lv, Lei, Zhang, Chen & Li, *Rebalancing in Supervised Contrastive Learning for "
                   "Long-Tailed Visual Recognition*, Big Data Cogn. Comput. 2025, 9(8), 204"),
+    "bcl": ("BCL: Balanced Contrastive Learning",
+            "Zhu, Wang, Chen, Chen & Jiang, *Balanced Contrastive Learning for Long-Tailed Visual "
+            "Recognition*, CVPR 2022"),
 }
 ABLATIONS = {
     "bccl_scl": ("bccl", "BCCL Table 4 ablation: class-complement SCL only"),
@@ -62,17 +65,28 @@ def dataset_of(name):
     return hub_id, title
 
 
-def card_metadata(config, eval_report):
+def conversion_of(metadata):
+    """The conversion record of a folder converted from an official release, or None."""
+    return (metadata or {}).get("training", {}).get("conversion")
+
+
+def card_metadata(config, eval_report, metadata=None):
     """The card's YAML metadata (a dict)."""
     name = config["name"]
-    hub_dataset, title = dataset_of(name)
+    hub_dataset, title = dataset_of(config["recipe"]["name"])
     method = config.get("method", "baseline")
+    conv = conversion_of(metadata)
+    token = conv["source_method"] if conv else config["recipe"]["name"].split("-")[0]
     tags = ["keras", "keras-lt", "image-classification", "long-tailed-recognition",
-            name.split("-")[0].replace("_", "-")]
+            token.replace("_", "-")]
     if method != "baseline":
         tags.append("supervised-contrastive-learning")
     meta = {"library_name": "keras", "license": "apache-2.0", "pipeline_tag": "image-classification",
             "tags": tags}
+    if conv:      # the authors' weights: their repository's license applies
+        tags.append("converted-from-pytorch")
+        meta.update({"license": "other", "license_name": "see-source-repository",
+                     "license_link": f"https://github.com/{conv['code']}"})
     if hub_dataset:
         meta["datasets"] = [hub_dataset]
     if config.get("base_model"):
@@ -158,20 +172,54 @@ def _provenance_lines(provenance):
     return lines
 
 
+def _source_lines(conv, metadata, recipe, training):
+    """The "Source" section of a card converted from an official release."""
+    overrides = recipe_overrides(recipe)
+    url = f", downloaded from <{conv['source_url']}>" if conv.get("source_url") else ""
+    ignored = ", ".join(f"`{k}`" for k in conv.get("tensors_ignored", [])) or "none"
+    return [f"- Release file: `{conv['source_file']}` (sha256 `{conv['source_sha256']}`, "
+            f"{conv['source_bytes']:,} bytes){url}",
+            f"- Reference code: <https://github.com/{conv['code']}>; paper: {conv['paper']}",
+            f"- Converted with keras-lt {metadata.get('keras_lt', '?')} on the "
+            f"{training.get('backend', '?')} backend: `{conv['command']}`",
+            f"- {conv['tensors_assigned']} tensors copied (classifier: "
+            f"{conv['classifier_layout']}); not copied: {ignored}",
+            "- The projection head was " + ("converted too, so `for_training=True` continues "
+                                           "training from it (queues and centroids start empty: "
+                                           "the release holds none)" if conv.get("head_converted")
+                                           else "not in the release"),
+            f"- Preprocessing and fine-tuning settings: `zoo_configs/{recipe['name']}.yaml`"
+            + (f" with overrides `{' '.join(overrides)}`" if overrides else "")
+            + f" (hash `{metadata.get('recipe_hash', '?')}`); the authors' own training run is "
+            f"described in their repository, not re-run here",
+            "- The conversion code is tested against the BCCL reference code's ResNet-32 outputs "
+            "and against torch's own ops for ResNet-50 / ResNeXt-50, on every backend "
+            "(`tests/test_convert_torch.py`)"]
+
+
 def render_card(config, metadata, eval_report, images=()):
     """The model card (README.md text) of a pretrained folder."""
     name = config["name"]
     recipe = config["recipe"]
     training = metadata.get("training", {})
-    title, citation, ablation = method_of(name)
-    _, data_title = dataset_of(name)
+    conv = conversion_of(metadata)
+    title, citation, ablation = method_of(recipe["name"])
+    if conv:
+        (title, citation), ablation = METHODS[conv["source_method"]], None
+    _, data_title = dataset_of(recipe["name"])
     arch = config["architecture"]
-    front = yaml.safe_dump(card_metadata(config, eval_report), sort_keys=False)
-    lines = ["---", front.rstrip(), "---", "", f"# {name}", "",
-             f"**{title}** ({citation}) with a {arch['backbone']} backbone and a "
-             f"{arch['classifier']} classifier, trained on {data_title or 'a long-tailed dataset'} "
-             f"with keras-lt. It runs on the torch, "
-             f"TensorFlow and JAX backends of Keras 3."]
+    front = yaml.safe_dump(card_metadata(config, eval_report, metadata), sort_keys=False)
+    what = (f"**{title}** ({citation}) with a {arch['backbone']} backbone and a "
+            f"{arch['classifier']} classifier")
+    if conv:
+        intro = (f"{what}, trained on {data_title or 'a long-tailed dataset'} by the authors "
+                 f"of the reference code (`{conv['code']}`) and converted to keras-lt from "
+                 f"their PyTorch release `{conv['source_file']}`. The weights are theirs; it runs "
+                 f"on the torch, TensorFlow and JAX backends of Keras 3.")
+    else:
+        intro = (f"{what}, trained on {data_title or 'a long-tailed dataset'} with keras-lt. "
+                 f"It runs on the torch, TensorFlow and JAX backends of Keras 3.")
+    lines = ["---", front.rstrip(), "---", "", f"# {name}", "", intro]
     if ablation:
         lines += ["", f"This is an ablation: {ablation}."]
     if config.get("base_model"):
@@ -190,35 +238,48 @@ def render_card(config, metadata, eval_report, images=()):
         lines.append("Not evaluated.")
     for img in images:
         lines += ["", f"![{img}]({img})"]
-    lines += ["", "## Training", ""]
-    lines += _budget_lines(recipe, training)
-    overrides = recipe_overrides(recipe)
-    cmd = f"python tools/train.py --config zoo_configs/{name}.yaml"
-    cmd += "".join(f" --set {o}" for o in overrides)
-    cmd += f" --run-dir runs/{name} --backend {training.get('backend', 'torch')}"
-    lines += [f"- Recipe: `zoo_configs/{name}.yaml` (hash `{metadata.get('recipe_hash', '?')}`)"
-              + (f" with overrides `{' '.join(overrides)}`" if overrides else ""),
-              f"- Reproduce: `{cmd}`",
-              f"- Parameters (backbone + classifier): {metadata.get('parameters', '?'):,}"
+    if conv:
+        lines += ["", "## Source", ""] + _source_lines(conv, metadata, recipe, training)
+    else:
+        lines += ["", "## Training", ""]
+        lines += _budget_lines(recipe, training)
+        overrides = recipe_overrides(recipe)
+        cmd = f"python tools/train.py --config zoo_configs/{name}.yaml"
+        cmd += "".join(f" --set {o}" for o in overrides)
+        cmd += f" --run-dir runs/{name} --backend {training.get('backend', 'torch')}"
+        lines += [f"- Recipe: `zoo_configs/{name}.yaml` (hash `{metadata.get('recipe_hash', '?')}`)"
+                  + (f" with overrides `{' '.join(overrides)}`" if overrides else ""),
+                  f"- Reproduce: `{cmd}`"]
+    lines += [f"- Parameters (backbone + classifier): {metadata.get('parameters', '?'):,}"
               if isinstance(metadata.get("parameters"), int) else "- Parameters: ?"]
     lines += ["", "## Data", ""] + _provenance_lines(metadata.get("data_provenance"))
     counts = config["class_counts"]
+    if conv:
+        lines.append(f"- Classes and training counts from: {conv['classes_from']}")
     lines += [f"- Training images per class: {', '.join(str(c) for c in counts[:20])}"
               + (" ..." if len(counts) > 20 else "") + f" ({sum(counts)} in all)"]
+    load_as = f"./{name}" if conv else name
     lines += ["", "## Use", "", "```python", "import keras_lt", "",
-              f'model = keras_lt.from_pretrained("{name}")       # any Keras backend',
+              f'model = keras_lt.from_pretrained("{load_as}")       # any Keras backend',
               'keras_lt.predict(model, ["image.jpg"], top_k=3)   # labels + probabilities',
               "```", "", "Fine-tune on your own long-tailed data (a prepared dataset, see the "
               "keras-lt README):", "", "```bash",
-              f"python tools/train.py --init {name} --data data_cache/my-dataset --run-dir runs/my-ft",
+              f"python tools/train.py --init {load_as} --data data_cache/my-dataset --run-dir runs/my-ft",
               "```", "", "## Limitations", ""]
     lim = []
-    if training.get("epochs") and training["epochs"] < _zoo_epochs(name, recipe):
+    if conv:
+        lim.append("These are the authors' weights: the license and terms of "
+                   f"<https://github.com/{conv['code']}> apply.")
+        lim.append("The numbers above are keras-lt's evaluation of the converted weights with "
+                   "the recipe's preprocessing, not the paper's table." if eval_report else
+                   "Not evaluated here: no test images were given to the conversion.")
+    elif training.get("epochs") and training["epochs"] < _zoo_epochs(name, recipe):
         lim.append(f"Trained for {training['epochs']} epochs, a fraction of the paper's "
                    f"{_zoo_epochs(name, recipe)}-epoch schedule (compute budget); accuracy is "
                    f"below what the full schedule reaches.")
-    lim.append("Model selection used the validation split only (small: see Data); test numbers "
-               "were measured once, after selection.")
+    if not conv:
+        lim.append("Model selection used the validation split only (small: see Data); test "
+                   "numbers were measured once, after selection.")
     lim.append("Long-tailed benchmarks measure balanced test accuracy; real deployments have "
                "other label distributions and domain shifts.")
     lines += [f"- {x}" for x in lim]

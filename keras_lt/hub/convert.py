@@ -249,6 +249,42 @@ def convert_state_dict(state_dict, backbone, head=None, classifier=None, head_fc
     return report
 
 
+def _conv_kernel_to_torch(w):
+    return np.transpose(w, (3, 2, 0, 1))
+
+
+#: Keras -> torch layout of each transform used by the targets
+_TO_TORCH = {_conv_kernel: _conv_kernel_to_torch, _linear_kernel: _linear_kernel,
+             _identity: _identity}
+
+
+def to_torch_state_dict(backbone, head=None, classifier=None, prefixes=None):
+    """The inverse of :func:`convert_state_dict`: ``{torch key: np.ndarray}`` in the
+    BCCL/BCL module layout (``encoder.*``, ``head.*``, ``fc.*``; every BatchNorm also
+    gets ``num_batches_tracked`` as the reference modules have). A cosine classifier is
+    written as ``NormedLinear`` (in, out), a linear one as ``nn.Linear`` (out, in) + bias.
+
+    Example:
+    >>> sd = to_torch_state_dict(model.backbone, model.head, model.classifier)  # doctest: +SKIP
+    >>> torch.save({k: torch.from_numpy(v) for k, v in sd.items()}, "model.pth")  # doctest: +SKIP
+    """
+    from keras import ops
+
+    pre = {"backbone": "encoder.", "head": "head.", "classifier": "fc."}
+    pre.update(prefixes or {})
+    targets = backbone_targets(backbone, pre["backbone"])
+    if head is not None:
+        targets += head_targets(head, pre["head"])
+    if classifier is not None:
+        targets += classifier_targets(classifier, {}, pre["classifier"])[0]
+    sd = {}
+    for key, var, transform in targets:
+        sd[key] = np.ascontiguousarray(_TO_TORCH[transform](ops.convert_to_numpy(var)))
+        if key.endswith(".running_var"):
+            sd[key[:-len("running_var")] + "num_batches_tracked"] = np.array(0, np.int64)
+    return sd
+
+
 # ---------------------------------------------------------------------------
 # checkpoint files
 
@@ -280,7 +316,17 @@ def load_state_dict(path):
         except ImportError as e:  # pragma: no cover
             raise ConversionError(f"reading {path.name} needs torch; convert it to .npz or "
                                   ".safetensors first") from e
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        import pickle
+
+        try:
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConversionError(
+                f"{path}: refused to load. torch.load(weights_only=True) only reads tensors "
+                f"and plain containers and this file holds something else ({first}). Nothing "
+                f"in it was executed; re-save its state_dict from trusted code, or convert it "
+                f"to .safetensors") from None
         for wrapper in ("state_dict", "model", "model_state_dict"):
             if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict):
                 obj = obj[wrapper]

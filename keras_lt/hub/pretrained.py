@@ -137,7 +137,7 @@ def architecture_of(model):
 
 def save_pretrained(model, directory, recipe, class_names, class_counts, eval_report=None,
                     training=None, data_provenance=None, base_model=None, overwrite=False,
-                    extra_files=()):
+                    extra_files=(), name=None):
     """Write ``model`` (a trained keras-lt model: baseline, BCCL or Reb-SupCon) as a
     pretrained folder, generating its model card.
 
@@ -153,6 +153,8 @@ def save_pretrained(model, directory, recipe, class_names, class_counts, eval_re
         data_provenance: the prepared dataset's provenance record.
         base_model: the pretrained model this one was fine-tuned from.
         extra_files: files copied into the folder (e.g. per-class plots).
+        name: the model's name (default: the recipe's name; converted releases use
+            ``<recipe>-official``).
 
     Example:
     >>> save_pretrained(model, "model_cards/la-resnet32-cifar10lt-if100", recipe,
@@ -172,7 +174,7 @@ def save_pretrained(model, directory, recipe, class_names, class_counts, eval_re
         raise ValueError(f"{len(class_names)} class names / {len(class_counts)} counts for a "
                          f"model with {model.num_classes} classes")
     arch = architecture_of(model)
-    config = {"format": FORMAT, "format_version": FORMAT_VERSION, "name": recipe["name"],
+    config = {"format": FORMAT, "format_version": FORMAT_VERSION, "name": name or recipe["name"],
               "method": recipe.get("method", "baseline"), "architecture": arch,
               "preprocessing": preprocessing_of(recipe, arch["input_shape"]),
               "class_names": list(class_names), "class_counts": [int(c) for c in class_counts],

@@ -1,0 +1,256 @@
+"""Official BCCL / BCL releases as zoo folders (``tools/convert_torch.py --recipe``).
+
+An official PyTorch checkpoint (``.pth``/``.pt``/``.tar`` read with
+``torch.load(weights_only=True)``, or ``.npz``/``.safetensors``) becomes a keras-lt
+pretrained folder (see :mod:`keras_lt.hub.pretrained`) whose card credits the source:
+
+1. the state dict is read without executing pickled code and its architecture is
+   inferred (:func:`keras_lt.hub.convert.infer_config`);
+2. a zoo recipe supplies what a state dict does not hold: preprocessing (input size,
+   mean/std, eval view: the reference code's), the method's training settings for
+   fine-tuning, and the dataset; it must agree with the checkpoint (backbone, width,
+   classifier kind, projection head size) or the conversion stops naming both sides;
+3. class names and training counts come from a prepared dataset (``data``), from a
+   split file (``train_list`` [+ ``class_names_file``]), or, for CIFAR-10/100-LT,
+   from the reference code's own profile ``n_i = n_max * IF^(-i/(C-1))``;
+4. backbone, projection head and classifier are copied into the recipe's model
+   (``num_batches_tracked`` is dropped; BCL's ``head_fc`` class-centre head has no
+   counterpart and is reported as ignored); queues, centroids and momentum state are
+   empty, as the release holds none;
+5. with a prepared dataset that has a test split, the converted model is evaluated
+   with the recipe's preprocessing, so the card's numbers come from
+   ``eval_results.json`` like every other zoo card.
+"""
+
+import hashlib
+import json
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+from keras_lt.hub.convert import ConversionError, convert_state_dict, infer_config, load_state_dict
+
+#: reference implementations whose releases convert (method token -> credit)
+REFERENCES = {
+    "bccl": {"code": "GGTINE/Balanced-Clustering-Contrastive-Learning-for-Long-Tailed-Data-Recognition",
+             "paper": "Kim & Ko, *Balanced Clustering Contrastive Learning for Long-Tailed Data "
+                      "Recognition*, 2025"},
+    "bcl": {"code": "FlamieZhu/Balanced-Contrastive-Learning",
+            "paper": "Zhu, Wang, Chen, Chen & Jiang, *Balanced Contrastive Learning for "
+                     "Long-Tailed Visual Recognition*, CVPR 2022"},
+}
+
+#: class names in label order of the CIFAR python releases (``batches.meta`` / ``meta``)
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck")
+CIFAR100_CLASSES = tuple("""
+apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus butterfly
+camel can castle caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile
+cup dinosaur dolphin elephant flatfish forest fox girl hamster house kangaroo keyboard lamp
+lawn_mower leopard lion lizard lobster man maple_tree motorcycle mountain mouse mushroom oak_tree
+orange orchid otter palm_tree pear pickup_truck pine_tree plain plate poppy porcupine possum
+rabbit raccoon ray road rocket rose sea seal shark shrew skunk skyscraper snail snake spider
+squirrel streetcar sunflower sweet_pepper table tank telephone television tiger tractor train
+trout tulip turtle wardrobe whale willow_tree wolf woman worm""".split())
+#: dataset token -> (class names, images of the largest class) of the CIFAR-LT profiles
+CIFAR_LT = {"cifar10lt": (CIFAR10_CLASSES, 5000), "cifar100lt": (CIFAR100_CLASSES, 500)}
+
+
+def file_sha256(path):
+    """Hex sha256 of a file (read in 1 MiB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_recipe(recipe, overrides=()):
+    """A recipe dict from a zoo name, a YAML path or a dict (resolved with defaults),
+    with ``KEY=VALUE`` overrides as ``tools/train.py --set`` takes them."""
+    from keras_lt.config import config_from_dict, load_config
+    from keras_lt.hub.registry import get_entry, zoo_configs_dir
+
+    if isinstance(recipe, dict):
+        return config_from_dict(recipe, overrides)
+    path = Path(recipe)
+    if not path.is_file():
+        get_entry(str(recipe))                                  # unknown: lists close names
+        path = zoo_configs_dir() / f"{recipe}.yaml"
+    return load_config(path, overrides)
+
+
+def class_info(recipe, data=None, train_list=None, class_names_file=None):
+    """``(class_names, class_counts, source)`` of the training set a release was trained on.
+
+    ``data`` (a prepared dataset) wins; then a split file ``train_list`` (counts of its
+    labels; names from ``class_names_file`` or ``class_<i>``); then the CIFAR-LT profile
+    of the recipe's dataset and imbalance factor."""
+    from keras_lt.data.longtail import longtail_counts
+    from keras_lt.hub.registry import NAME_RE
+
+    if data is not None:
+        from keras_lt.data.dataset import PreparedDataset
+
+        ds = PreparedDataset(data)
+        return list(ds.class_names), [int(c) for c in ds.train_counts], f"prepared dataset {ds.path}"
+    if train_list is not None:
+        import numpy as np
+
+        from keras_lt.data.prepare import parse_split_file, read_class_names
+
+        names = read_class_names(class_names_file)[0] if class_names_file else None
+        _, labels, _ = parse_split_file(train_list, None if names is None else len(names))
+        num = len(names) if names is not None else int(labels.max()) + 1
+        counts = np.bincount(labels, minlength=num).tolist()
+        return (names or [f"class_{i}" for i in range(num)], counts,
+                f"split file {Path(train_list).name}")
+    m = NAME_RE.match(recipe["name"])
+    if m and m["dataset"] in CIFAR_LT and m["imbalance"]:
+        names, n_max = CIFAR_LT[m["dataset"]]
+        return (list(names), longtail_counts(n_max, len(names), int(m["imbalance"])),
+                f"reference CIFAR-LT profile (n_max {n_max}, imbalance factor {m['imbalance']})")
+    raise ConversionError(
+        f"the classes of {recipe['name']} are unknown: pass a prepared dataset (--data DIR) or "
+        f"the training split file (--train-list FILE [--class-names FILE])")
+
+
+def check_recipe(recipe, ckpt, num_classes):
+    """Errors (a list of strings) where recipe and checkpoint disagree."""
+    model = recipe["model"]
+    problems = []
+    if model["backbone"] != ckpt["arch"]:
+        problems.append(f"backbone: checkpoint {ckpt['arch']}, recipe {model['backbone']}")
+    if int(model.get("width", 1) or 1) != int(ckpt["width"]):
+        problems.append(f"width: checkpoint {ckpt['width']}, recipe {model.get('width', 1)}")
+    if ckpt["classifier"] is None:
+        problems.append("the checkpoint has no classifier (fc.weight)")
+    elif model["classifier"] != ckpt["classifier"]:
+        problems.append(f"classifier: checkpoint {ckpt['classifier']} (fc.bias "
+                        f"{'present' if ckpt['classifier'] == 'linear' else 'absent'}), recipe "
+                        f"{model['classifier']}")
+    if ckpt["num_classes"] is not None and ckpt["num_classes"] != num_classes:
+        problems.append(f"classes: checkpoint {ckpt['num_classes']}, training set {num_classes}")
+    opts = recipe.get(recipe.get("method", "baseline"), {}) or {}
+    if ckpt["head_layers"] and "feat_dim" in opts:
+        for key in ("head_hidden", "feat_dim"):
+            if int(opts[key]) != int(ckpt[key]):
+                problems.append(f"projection head {key}: checkpoint {ckpt[key]}, recipe {opts[key]} "
+                                f"(--set {recipe.get('method')}.{key}={ckpt[key]} takes the release's)")
+    return problems
+
+
+def convert_official(src, out_dir, recipe, *, data=None, train_list=None, class_names_file=None,
+                     source_url=None, source_method=None, name=None, split="test",
+                     batch_size=256, strict=True, overwrite=False, command=None, overrides=()):
+    """Convert an official release ``src`` into the pretrained folder ``out_dir``.
+
+    Args:
+        src: the checkpoint file.
+        recipe: zoo recipe name (e.g. ``"bccl-resnet32-cifar10lt-if100"``), path or dict.
+        overrides: ``KEY=VALUE`` recipe overrides (e.g. ``bccl.feat_dim=2048`` for a
+            release whose head differs from the paper's).
+        data, train_list, class_names_file: where the classes come from (:func:`class_info`).
+        source_url: where the release was downloaded from (credited on the card).
+        source_method: ``"bccl"`` or ``"bcl"``; default: ``bcl`` when the state dict has
+            BCL's ``head_fc``, else the recipe's method.
+        name: the folder's model name (default ``<recipe name>-official``).
+        split: the split of ``data`` to evaluate (skipped without ``data`` or that split).
+        strict: unknown state-dict keys are an error.
+        command: the command line to record (default: this process's).
+
+    Returns:
+        ``(out_dir, summary)`` with ``summary`` a dict (assigned / ignored tensors,
+        classifier layout, evaluation metrics or None).
+
+    Example:
+    >>> convert_official("bccl_cifar10_if100.pth", "zoo/bccl-official",
+    ...                  "bccl-resnet32-cifar10lt-if100")                  # doctest: +SKIP
+    """
+    import keras
+
+    from keras_lt.hub.pretrained import save_pretrained
+    from keras_lt.models.builder import build_method_model
+
+    src = Path(src)
+    if not src.is_file():
+        raise FileNotFoundError(f"no such checkpoint: {src}")
+    recipe = json.loads(json.dumps(load_recipe(recipe, overrides)))   # a private copy
+    names, counts, classes_from = class_info(recipe, data, train_list, class_names_file)
+    sd = load_state_dict(src)
+    ckpt = infer_config(sd, scale=recipe["model"].get("classifier_scale") or 1.0 / 0.03)
+    problems = check_recipe(recipe, ckpt, len(names))
+    if problems:
+        raise ConversionError(f"{src.name} does not fit recipe {recipe['name']}:\n  "
+                              + "\n  ".join(problems))
+    if not (recipe["data"].get("mean") and recipe["data"].get("std")):
+        raise ConversionError(f"recipe {recipe['name']} sets no data.mean/std: give the "
+                              "release's normalisation (--set data.mean=[...] --set data.std=[...])")
+    size = recipe["data"].get("image_size") or ckpt["input_shape"][:2]
+    shape = (int(size[0]), int(size[1]), 3)
+    model = build_method_model(recipe, len(names), counts, shape, steps_per_epoch=1)
+    head = getattr(model, "head", None) if ckpt["head_layers"] else None
+    report = convert_state_dict(sd, model.backbone, head, model.classifier, strict=strict)
+    if hasattr(model, "sync_key_encoder"):
+        model.sync_key_encoder()
+    method = source_method or ("bcl" if ckpt["head_fc"] else recipe.get("method", "baseline"))
+    if method not in REFERENCES:
+        raise ConversionError(f"unknown source method {method!r}: choose one of {sorted(REFERENCES)}")
+    eval_report, metrics = None, None
+    if data is not None:
+        metrics = _evaluate(model, data, split, recipe, batch_size)
+        eval_report = None if metrics is None else {split: metrics}
+    conversion = {
+        "source_file": src.name, "source_sha256": file_sha256(src),
+        "source_bytes": src.stat().st_size, "source_url": source_url,
+        "source_method": method, **REFERENCES[method],
+        "classes_from": classes_from, "tensors_assigned": len(report.assigned),
+        "tensors_ignored": sorted({k.rsplit(".", 1)[0].split(".")[0] + ".*" if not
+                                   k.endswith("num_batches_tracked") else "*.num_batches_tracked"
+                                   for k in report.ignored}),
+        "classifier_layout": report.classifier_layout,
+        "head_converted": head is not None,
+        "command": command or " ".join(shlex.quote(a) for a in ["python", *sys.argv]),
+    }
+    training = {"backend": keras.backend.backend(), "keras": keras.__version__,
+                "conversion": conversion}
+    with tempfile.TemporaryDirectory() as tmp:
+        plots = []
+        if metrics is not None:
+            from keras_lt.eval.report import plot_per_class
+
+            plots.append(Path(tmp) / f"{split}_report_per_class.png")
+            plot_per_class(metrics, plots[0], title=f"{name or recipe['name']} ({split})")
+        out = save_pretrained(model, out_dir, recipe, names, counts, eval_report=eval_report,
+                              training=training, data_provenance=_provenance(data),
+                              overwrite=overwrite, extra_files=plots,
+                              name=name or f"{recipe['name']}-official")
+    return out, {"assigned": len(report.assigned), "ignored": len(report.ignored),
+                 "classifier_layout": report.classifier_layout, "metrics": metrics}
+
+
+def _evaluate(model, data, split, recipe, batch_size):
+    from keras_lt.data.dataset import PreparedDataset
+    from keras_lt.eval.report import evaluate_model
+
+    ds = PreparedDataset(data)
+    if split not in ds.splits:
+        return None
+    view = recipe["data"]["eval_view"]
+    image_size = None if view == "cifar_eval" else recipe["data"].get("image_size")
+    return evaluate_model(model, ds.split(split), ds.train_counts, ds.class_names,
+                          recipe["data"]["mean"], recipe["data"]["std"], view, batch_size,
+                          image_size)
+
+
+def _provenance(data):
+    if data is None:
+        return {}
+    from keras_lt.data.dataset import PreparedDataset
+
+    return dict(PreparedDataset(data).meta.get("provenance", {}))
+
+
+__all__ = ["convert_official", "class_info", "check_recipe", "load_recipe", "REFERENCES",
+           "CIFAR10_CLASSES", "CIFAR100_CLASSES"]
