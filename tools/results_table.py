@@ -27,6 +27,8 @@ TABLES = {
         ("BCCL", "reports/cifar10lt-if100/bccl-resnet32-e30"),
         ("Reb-SupCon (printed omega)", "reports/cifar10lt-if100/rebsupcon-resnet32-e30"),
         ("Reb-SupCon (inverse omega)", "reports/cifar10lt-if100/rebsupcon-inverse-resnet32-e30"),
+        ("Reb-SupCon ablation: SupCon (MoCo) only",
+         "reports/cifar10lt-if100/rebsupcon_supcon-resnet32-e30"),
     ],
 }
 
