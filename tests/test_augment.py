@@ -76,6 +76,19 @@ def test_imagenet_eval_resize_center_crop():
     assert batch.shape == (2, 224, 224, 3)
 
 
+@pytest.mark.parametrize("name", ["imagenet_eval", "imagenet_simaug", "imagenet_randaug",
+                                  "cifar_simaug", "cifar_eval"])
+def test_views_take_a_recipe_image_size_pair(name):
+    """Recipes write ``data.image_size: [H, W]``; a square pair is the same view as one
+    side (ImageNet-LT recipes crashed on the list before), a non-square one is refused."""
+    imgs = [rand_images(1, 80, 96, seed=i)[0] for i in range(2)]
+    one = A.make_view(name, MEAN, STD, 64)(imgs, np.random.default_rng(3))
+    pair = A.make_view(name, MEAN, STD, [64, 64])(imgs, np.random.default_rng(3))
+    np.testing.assert_array_equal(pair, one)
+    with pytest.raises(ValueError, match=r"image_size \[64, 48\]"):
+        A.make_view(name, MEAN, STD, [64, 48])
+
+
 def test_cifar_eval_rejects_mixed_sizes():
     with pytest.raises(ValueError, match="different sizes"):
         A.make_view("cifar_eval", MEAN, STD)([rand_images(1, 32, 32)[0],

@@ -622,13 +622,26 @@ VIEW_RECIPES = {
 }
 
 
-def make_view(name: str, mean, std, image_size: int | None = None) -> View:
+def view_size(image_size):
+    """The side of a view's square output from ``image_size``: ``None``, an int, or an
+    ``[H, W]`` pair with ``H == W`` (as recipes write ``data.image_size``)."""
+    if image_size is None or isinstance(image_size, (int, np.integer)):
+        return None if image_size is None else int(image_size)
+    size = [int(s) for s in image_size]
+    if len(size) != 2 or size[0] != size[1]:
+        raise ValueError(f"image_size {image_size!r}: the views make square images; give one "
+                         f"side or an [H, W] pair with H == W")
+    return size[0]
+
+
+def make_view(name: str, mean, std, image_size=None) -> View:
     """Build the view ``name`` (one of :data:`VIEW_RECIPES`).
 
     ``mean``/``std``: per-channel, in [0, 1] units. ``image_size``: output
-    size; ``None`` keeps the input size for the CIFAR crop views and uses 32
-    (``cifar_simaug``) or 224 (ImageNet views).
+    size, one side or a square ``[H, W]`` (:func:`view_size`); ``None`` keeps the
+    input size for the CIFAR crop views and uses 32 (``cifar_simaug``) or 224
+    (ImageNet views). ``cifar_eval`` keeps the input size whatever it is.
     """
     if name not in VIEW_RECIPES:
         raise ValueError(f"unknown view {name!r}; known views: {', '.join(sorted(VIEW_RECIPES))}")
-    return _build(name, mean, std, image_size)
+    return _build(name, mean, std, view_size(image_size))

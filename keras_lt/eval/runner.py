@@ -87,6 +87,14 @@ def evaluate_checkpoint(run_dir, weights="best", split="test", data=None, out_di
     return metrics
 
 
+def evaluate_with_preprocessing(model, ds, split, preprocessing, batch_size=256):
+    """Metrics of ``model`` on ``split`` of the prepared dataset ``ds``, with a
+    pretrained folder's ``preprocessing`` (eval view, input size, mean/std)."""
+    pre = preprocessing
+    return evaluate_model(model, ds.split(split), ds.train_counts, ds.class_names, pre["mean"],
+                          pre["std"], pre["eval_view"], batch_size, pre["image_size"])
+
+
 def evaluate_pretrained(name_or_path, data, split="test", out_dir=None, batch_size=256,
                         revision=None):
     """Evaluate a pretrained model (zoo name, Hub id or folder) on ``split`` of the
@@ -108,10 +116,7 @@ def evaluate_pretrained(name_or_path, data, split="test", out_dir=None, batch_si
                               f"{info.name} predicts {list(info.class_names)[:5]}...")
     if split not in ds.splits:
         raise EvaluationError(f"{ds.path}: no split {split!r}; it has {list(ds.splits)}")
-    pre = info.preprocessing
-    image_size = None if pre["eval_view"] == "cifar_eval" else pre["image_size"]
-    metrics = evaluate_model(model, ds.split(split), ds.train_counts, ds.class_names, pre["mean"],
-                             pre["std"], pre["eval_view"], batch_size, image_size)
+    metrics = evaluate_with_preprocessing(model, ds, split, info.preprocessing, batch_size)
     if out_dir:
         write_report(metrics, out_dir, f"{split}_report",
                      extra={"split": split, "pretrained": info.name, "loaded_from": str(directory),

@@ -84,16 +84,15 @@ def load_recipe(recipe, overrides=()):
 def class_info(recipe, data=None, train_list=None, class_names_file=None):
     """``(class_names, class_counts, source)`` of the training set a release was trained on.
 
-    ``data`` (a prepared dataset) wins; then a split file ``train_list`` (counts of its
-    labels; names from ``class_names_file`` or ``class_<i>``); then the CIFAR-LT profile
-    of the recipe's dataset and imbalance factor."""
+    ``data`` (a prepared dataset, path or opened) wins; then a split file ``train_list``
+    (counts of its labels; names from ``class_names_file`` or ``class_<i>``); then the
+    CIFAR-LT profile of the recipe's dataset and imbalance factor."""
+    from keras_lt.data.dataset import PreparedDataset
     from keras_lt.data.longtail import longtail_counts
     from keras_lt.hub.registry import NAME_RE
 
     if data is not None:
-        from keras_lt.data.dataset import PreparedDataset
-
-        ds = PreparedDataset(data)
+        ds = data if isinstance(data, PreparedDataset) else PreparedDataset(data)
         return list(ds.class_names), [int(c) for c in ds.train_counts], f"prepared dataset {ds.path}"
     if train_list is not None:
         import numpy as np
@@ -170,20 +169,27 @@ def convert_official(src, out_dir, recipe, *, data=None, train_list=None, class_
     """
     import keras
 
-    from keras_lt.hub.pretrained import save_pretrained
+    from keras_lt.data.dataset import PreparedDataset
+    from keras_lt.eval.runner import evaluate_with_preprocessing
+    from keras_lt.hub.pretrained import preprocessing_of, save_pretrained
     from keras_lt.models.builder import build_method_model
 
     src = Path(src)
     if not src.is_file():
         raise FileNotFoundError(f"no such checkpoint: {src}")
     recipe = json.loads(json.dumps(load_recipe(recipe, overrides)))   # a private copy
-    names, counts, classes_from = class_info(recipe, data, train_list, class_names_file)
+    name = name or f"{recipe['name']}-official"
+    ds = None if data is None else PreparedDataset(data)
+    names, counts, classes_from = class_info(recipe, ds, train_list, class_names_file)
     sd = load_state_dict(src)
     ckpt = infer_config(sd, scale=recipe["model"].get("classifier_scale") or 1.0 / 0.03)
     problems = check_recipe(recipe, ckpt, len(names))
     if problems:
         raise ConversionError(f"{src.name} does not fit recipe {recipe['name']}:\n  "
                               + "\n  ".join(problems))
+    method = source_method or ("bcl" if ckpt["head_fc"] else recipe.get("method", "baseline"))
+    if method not in REFERENCES:
+        raise ConversionError(f"unknown source method {method!r}: choose one of {sorted(REFERENCES)}")
     if not (recipe["data"].get("mean") and recipe["data"].get("std")):
         raise ConversionError(f"recipe {recipe['name']} sets no data.mean/std: give the "
                               "release's normalisation (--set data.mean=[...] --set data.std=[...])")
@@ -194,21 +200,18 @@ def convert_official(src, out_dir, recipe, *, data=None, train_list=None, class_
     report = convert_state_dict(sd, model.backbone, head, model.classifier, strict=strict)
     if hasattr(model, "sync_key_encoder"):
         model.sync_key_encoder()
-    method = source_method or ("bcl" if ckpt["head_fc"] else recipe.get("method", "baseline"))
-    if method not in REFERENCES:
-        raise ConversionError(f"unknown source method {method!r}: choose one of {sorted(REFERENCES)}")
-    eval_report, metrics = None, None
-    if data is not None:
-        metrics = _evaluate(model, data, split, recipe, batch_size)
-        eval_report = None if metrics is None else {split: metrics}
+    metrics = None
+    if ds is not None and split in ds.splits:
+        metrics = evaluate_with_preprocessing(model, ds, split, preprocessing_of(recipe, shape),
+                                              batch_size)
+    eval_report = None if metrics is None else {split: metrics}
     conversion = {
         "source_file": src.name, "source_sha256": file_sha256(src),
         "source_bytes": src.stat().st_size, "source_url": source_url,
         "source_method": method, **REFERENCES[method],
         "classes_from": classes_from, "tensors_assigned": len(report.assigned),
-        "tensors_ignored": sorted({k.rsplit(".", 1)[0].split(".")[0] + ".*" if not
-                                   k.endswith("num_batches_tracked") else "*.num_batches_tracked"
-                                   for k in report.ignored}),
+        "tensors_ignored": sorted({"*.num_batches_tracked" if k.endswith("num_batches_tracked")
+                                   else k.split(".")[0] + ".*" for k in report.ignored}),
         "classifier_layout": report.classifier_layout,
         "head_converted": head is not None,
         "command": command or " ".join(shlex.quote(a) for a in ["python", *sys.argv]),
@@ -221,35 +224,13 @@ def convert_official(src, out_dir, recipe, *, data=None, train_list=None, class_
             from keras_lt.eval.report import plot_per_class
 
             plots.append(Path(tmp) / f"{split}_report_per_class.png")
-            plot_per_class(metrics, plots[0], title=f"{name or recipe['name']} ({split})")
+            plot_per_class(metrics, plots[0], title=f"{name} ({split})")
         out = save_pretrained(model, out_dir, recipe, names, counts, eval_report=eval_report,
-                              training=training, data_provenance=_provenance(data),
-                              overwrite=overwrite, extra_files=plots,
-                              name=name or f"{recipe['name']}-official")
+                              training=training,
+                              data_provenance={} if ds is None else dict(ds.meta.get("provenance", {})),
+                              overwrite=overwrite, extra_files=plots, name=name)
     return out, {"assigned": len(report.assigned), "ignored": len(report.ignored),
                  "classifier_layout": report.classifier_layout, "metrics": metrics}
-
-
-def _evaluate(model, data, split, recipe, batch_size):
-    from keras_lt.data.dataset import PreparedDataset
-    from keras_lt.eval.report import evaluate_model
-
-    ds = PreparedDataset(data)
-    if split not in ds.splits:
-        return None
-    view = recipe["data"]["eval_view"]
-    image_size = None if view == "cifar_eval" else recipe["data"].get("image_size")
-    return evaluate_model(model, ds.split(split), ds.train_counts, ds.class_names,
-                          recipe["data"]["mean"], recipe["data"]["std"], view, batch_size,
-                          image_size)
-
-
-def _provenance(data):
-    if data is None:
-        return {}
-    from keras_lt.data.dataset import PreparedDataset
-
-    return dict(PreparedDataset(data).meta.get("provenance", {}))
 
 
 __all__ = ["convert_official", "class_info", "check_recipe", "load_recipe", "REFERENCES",

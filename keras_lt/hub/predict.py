@@ -67,8 +67,7 @@ def preprocess(images, preprocessing):
 
     h, w = preprocessing["image_size"]
     view_name = preprocessing.get("eval_view", "cifar_eval")
-    view = make_view(view_name, preprocessing["mean"], preprocessing["std"],
-                     image_size=None if view_name == "cifar_eval" else h)
+    view = make_view(view_name, preprocessing["mean"], preprocessing["std"], image_size=h)
     if view_name == "cifar_eval":      # normalisation only: bring every image to the input size
         images = [im if im.shape[:2] == (h, w) else
                   np.asarray(Image.fromarray(im).resize((w, h), Image.BILINEAR)) for im in images]
