@@ -58,7 +58,7 @@ DEFAULTS = {
         "grad_momentum": 0.9, "num_prototypes": 30, "proto_temperature": 0.1,
         "sinkhorn_epsilon": 0.05, "sinkhorn_iters": 3, "delta": 1.0, "proto_weights": "role",
         "classifier_loss": "logit_adjusted", "classifier_stop_gradient": False,
-        "use_rebalance": True, "use_prototypes": True,
+        "classifier_weight": 1.0, "use_rebalance": True, "use_prototypes": True,
     },
     "eval": {"every": 1, "batch_size": 256, "select_on": "class_avg"},
     # Fine-tuning a pretrained model (tools/train.py --init): ``init`` names it (zoo

@@ -120,3 +120,20 @@ def test_queue_wraps_around_exactly():
         np.testing.assert_array_equal(np_(model.queue_keys), ring_k)
         np.testing.assert_array_equal(np_(model.queue_labels), ring_y)
         assert int(np_(model.queue_ptr)) == ptr
+
+
+def test_classifier_weight_scales_only_the_classifier_term():
+    model = make_model()
+    x, y = data()
+    images = [v[:B] for v in x]
+    labels = ops.convert_to_tensor(y[:B])
+    out = model(images, training=True)          # one forward pass, reused for every weight
+    losses = {}
+    for w in (0.0, 1.0, 3.0):
+        model.classifier_weight = w
+        losses[w] = float(np_(model.compute_loss(y=labels, y_pred=out, training=False)))
+    cls = float(np_(model.classification_loss(labels, out["logits"])))
+    assert cls > 0
+    np.testing.assert_allclose(losses[1.0] - losses[0.0], cls, rtol=1e-5)
+    np.testing.assert_allclose(losses[3.0] - losses[0.0], 3 * cls, rtol=1e-5)
+    assert make_model(classifier_weight=2.5).get_config()["classifier_weight"] == 2.5

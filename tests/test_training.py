@@ -256,6 +256,10 @@ def test_rebsupcon_recipe_trains_and_resumes_exactly(digits, tmp_path):
     import evaluate as evaluate_tool
 
     assert evaluate_tool.main([str(straight), "--weights", "last", "--split", "val",
-                               "--out", str(tmp_path / "eval"), "--grad-norms", "--tsne"]) == 0
-    for name in ("val_report.json", "grad_norms.png", "val_tsne.png"):
+                               "--out", str(tmp_path / "eval"), "--grad-norms", "--tsne",
+                               "--linear-probe"]) == 0
+    for name in ("val_report.json", "grad_norms.png", "val_tsne.png", "val_probe_report.json"):
         assert (tmp_path / "eval" / name).is_file(), name
+    probe = json.loads((tmp_path / "eval" / "val_probe_report.json").read_text())
+    assert probe["info"]["probe"]["l2"] in [s["l2"] for s in probe["info"]["probe"]["l2_search"]]
+    assert 0.0 <= probe["top1"] <= 1.0 and probe["num_samples"] == len(ds.split("val").labels)

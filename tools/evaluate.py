@@ -37,6 +37,11 @@ def parse_args(argv=None):
     p.add_argument("--tsne", action="store_true",
                    help="also plot a t-SNE of the split's features for 10 classes spread over "
                         "head/medium/tail (<split>_tsne.png; Reb-SupCon Fig. 5)")
+    p.add_argument("--linear-probe", action="store_true",
+                   help="also fit a balanced (logit-adjusted) linear classifier on the frozen "
+                        "backbone features of the train split, L2 chosen on val, and report the "
+                        "split (<split>_probe_report.json): separates feature quality from the "
+                        "model's own classifier")
     p.add_argument("--check-card", action="store_true",
                    help="pretrained models: exit 1 unless top-1 is within --tolerance points of "
                         "the card's (eval_results.json)")
@@ -60,7 +65,8 @@ def main(argv=None):
     try:
         evaluate_checkpoint(args.checkpoint, weights=args.weights, split=args.split, data=args.data,
                             out_dir=args.out, batch_size=args.batch_size,
-                            grad_norms=args.grad_norms, tsne=args.tsne)
+                            grad_norms=args.grad_norms, tsne=args.tsne,
+                            linear_probe=args.linear_probe)
     except EvaluationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -3,7 +3,8 @@
 
 Each table is a block of README.md between ``<!-- results:NAME -->`` and
 ``<!-- /results:NAME -->``; its rows are the ``test_report.json`` files listed in
-:data:`TABLES`, and the ``zoo-models`` block is the model zoo from
+:data:`TABLES` (or, for :data:`PROBES`, a run's own report beside its linear-probe
+report), and the ``zoo-models`` block is the model zoo from
 ``keras_lt.list_models()`` (numbers are never typed by hand).
 
     python tools/results_table.py            # rewrite the blocks in README.md
@@ -27,6 +28,8 @@ TABLES = {
         ("BCCL", "reports/cifar10lt-if100/bccl-resnet32-e30"),
         ("Reb-SupCon (printed omega)", "reports/cifar10lt-if100/rebsupcon-resnet32-e30"),
         ("Reb-SupCon (inverse omega)", "reports/cifar10lt-if100/rebsupcon-inverse-resnet32-e30"),
+        ("Reb-SupCon (printed omega), lr 0.1 + 3 warm-up epochs",
+         "reports/cifar10lt-if100/rebsupcon-lr0.1-resnet32-e30"),
         ("Reb-SupCon ablation: SupCon (MoCo) only",
          "reports/cifar10lt-if100/rebsupcon_supcon-resnet32-e30"),
     ],
@@ -55,6 +58,36 @@ def render(name):
     return "\n".join(lines)
 
 
+#: probe table name -> rows (label, directory holding test_report.json and
+#: test_probe_report.json, written by reports/cifar10lt-if100/linear_probe.py)
+PROBES = {
+    "cifar10lt-if100-probe": [
+        ("cross-entropy", "reports/cifar10lt-if100/probe/ce"),
+        ("logit adjustment", "reports/cifar10lt-if100/probe/la"),
+        ("BCCL", "reports/cifar10lt-if100/probe/bccl"),
+        ("Reb-SupCon (printed omega), lr 0.02", "reports/cifar10lt-if100/probe/reb-printed"),
+        ("Reb-SupCon (printed omega), lr 0.1", "reports/cifar10lt-if100/probe/reb-printed-lr0.1"),
+        ("Reb-SupCon (inverse omega), lr 0.02", "reports/cifar10lt-if100/probe/reb-inverse"),
+        ("Reb-SupCon ablation: SupCon (MoCo) only", "reports/cifar10lt-if100/probe/reb-supcon-only"),
+    ],
+}
+
+
+def render_probe(name):
+    """Markdown table: each run's own classifier against a linear probe of its backbone."""
+    lines = ["| run (30 epochs) | own top-1 | probe top-1 | probe - own | probe many | probe medium "
+             "| probe L2 |", "|---|---|---|---|---|---|---|"]
+    for label, rel in PROBES[name]:
+        own_path, probe_path = ROOT / rel / "test_report.json", ROOT / rel / "test_probe_report.json"
+        if not (own_path.exists() and probe_path.exists()):
+            continue
+        own, probe = json.loads(own_path.read_text()), json.loads(probe_path.read_text())
+        lines.append(f"| {label} | {_pct(own['top1'])} | {_pct(probe['top1'])} | "
+                     f"{100 * (probe['top1'] - own['top1']):+.2f} | {_pct(probe['many'])} | "
+                     f"{_pct(probe['medium'])} | {probe['info']['probe']['l2']:g} |")
+    return "\n".join(lines)
+
+
 def render_models():
     """The zoo table: every entry, its status and its headline test numbers."""
     from keras_lt.hub.registry import list_models
@@ -69,7 +102,7 @@ def render_models():
     return "\n".join(lines)
 
 
-BLOCKS = [*TABLES, "zoo-models"]
+BLOCKS = [*TABLES, *PROBES, "zoo-models"]
 
 
 def update(text):
@@ -80,7 +113,8 @@ def update(text):
             raise SystemExit(f"README.md has no {start} ... {end} block")
         head, rest = text.split(start, 1)
         _, tail = rest.split(end, 1)
-        body = render_models() if name == "zoo-models" else render(name)
+        body = (render_models() if name == "zoo-models" else
+                render_probe(name) if name in PROBES else render(name))
         text = f"{head}{start}\n{body}\n{end}{tail}"
     return text
 

@@ -37,13 +37,15 @@ def report_split(model, ds, cfg, split, out_dir, prefix=None, info=None, batch_s
 
 
 def evaluate_checkpoint(run_dir, weights="best", split="test", data=None, out_dir=None,
-                        batch_size=None, grad_norms=False, tsne=False):
+                        batch_size=None, grad_norms=False, tsne=False, linear_probe=False):
     """Rebuild the model of ``run_dir``, load ``weights`` (``best``, ``last`` or
     a ``.weights.h5`` path) and report on ``split``. Returns the metrics.
 
     ``grad_norms``: also write ``grad_norms.png`` (per-class classifier-weight
     gradient norms on the *train* split, Reb-SupCon Fig. 2); ``tsne``: also write
-    ``<split>_tsne.png`` (t-SNE of 10 classes spread over head/medium/tail, Fig. 5)."""
+    ``<split>_tsne.png`` (t-SNE of 10 classes spread over head/medium/tail, Fig. 5);
+    ``linear_probe``: also fit a balanced linear probe on the frozen backbone
+    (:func:`probe_report`) and write ``<split>_probe_report.json`` etc."""
     from keras_lt.config import load_config
     from keras_lt.models.builder import build_method_model
     from keras_lt.training import TrainingError, load_data, run_info
@@ -84,6 +86,40 @@ def evaluate_checkpoint(run_dir, weights="best", split="test", data=None, out_di
     if grad_norms or tsne:
         write_diagnostics(model, ds, cfg, split, Path(out_dir or run_dir), mean, std,
                           grad_norms=grad_norms, tsne=tsne, batch_size=batch_size)
+    if linear_probe:
+        probe_report(model, ds, cfg, split, Path(out_dir or run_dir), mean, std, info=info,
+                     batch_size=batch_size)
+    return metrics
+
+
+def probe_report(model, ds, cfg, split, out_dir, mean, std, info=None, batch_size=None,
+                 select_split="val"):
+    """Fit a balanced linear probe (:mod:`keras_lt.eval.probe`) on the frozen
+    backbone features of the train split, choose its L2 strength on
+    ``select_split`` and write ``<split>_probe_report.*`` for ``split``.
+    Returns the metrics; the JSON also holds the L2 search."""
+    from keras_lt.eval import diagnostics as D
+    from keras_lt.eval.metrics import lt_metrics
+    from keras_lt.eval.probe import select_probe
+
+    for name in ("train", select_split, split):
+        if name not in ds.splits:
+            raise EvaluationError(f"{ds.path}: the linear probe needs split {name!r}; "
+                                  f"it has {list(ds.splits)}")
+    kw = dict(eval_view=cfg["data"]["eval_view"], image_size=cfg["data"].get("image_size"),
+              batch_size=batch_size or cfg["eval"]["batch_size"])
+    counts = [int(c) for c in ds.train_counts]
+    train = D.features_and_logits(model, ds.split("train"), mean, std, **kw)
+    sel = D.features_and_logits(model, ds.split(select_split), mean, std, **kw)
+    probe, scores = select_probe((train[0], train[2]), (sel[0], sel[2]), counts)
+    feats, _, labels = D.features_and_logits(model, ds.split(split), mean, std, **kw)
+    metrics = lt_metrics(labels, probe.predict(feats), counts, ds.class_names)
+    extra = {"split": split, "probe": {"loss": "logit_adjusted (Menon et al. 2021 eq. 10, tau 1)",
+                                       "features": "frozen backbone, eval view, standardised",
+                                       "selected_on": select_split, "l2": probe.l2,
+                                       "l2_search": scores}, **(info or {})}
+    path = write_report(metrics, out_dir, f"{split}_probe_report", extra=extra)
+    print(format_summary(metrics, f"{split} linear probe, l2 {probe.l2:g} ({path}):"))
     return metrics
 
 

@@ -77,6 +77,9 @@ class RebSupCon(LTClassifier):
         classifier_loss: ``"logit_adjusted"`` (tau = 1; identical to Balanced Softmax,
             which only shifts every logit by a constant) or ``"ce"``.
         classifier_stop_gradient: train the classifier on detached features.
+        classifier_weight: weight of the classifier loss in the total (1; the paper's
+            total, §3.4, has no classifier term). BCL weights cross-entropy against
+            its contrastive loss 1 : 0.35 (``--alpha 1.0 --beta 0.35``), i.e. about 3 : 1.
         use_rebalance, use_prototypes: ablation switches (Table 6: SupCon (MoCo);
             + rebalancing; + prototypes; full).
     """
@@ -89,7 +92,7 @@ class RebSupCon(LTClassifier):
                  proto_temperature=0.1, sinkhorn_epsilon=0.05, sinkhorn_iters=3, delta=1.0,
                  proto_weights="role", classifier_loss="logit_adjusted",
                  classifier_stop_gradient=False, use_rebalance=True, use_prototypes=True,
-                 **kwargs):
+                 classifier_weight=1.0, **kwargs):
         super().__init__(backbone=backbone, num_classes=num_classes,
                          backbone_kwargs=backbone_kwargs, classifier=classifier,
                          classifier_scale=classifier_scale, input_shape=input_shape,
@@ -108,6 +111,7 @@ class RebSupCon(LTClassifier):
         self.delta, self.proto_weights = float(delta), proto_weights
         self.classifier_loss, self.classifier_stop_gradient = (
             classifier_loss, bool(classifier_stop_gradient))
+        self.classifier_weight = float(classifier_weight)
         self.use_rebalance, self.use_prototypes = bool(use_rebalance), bool(use_prototypes)
         self._log_prior = log_class_prior(self.class_counts).astype("float32")
         self._freq_weight = class_frequency_weight(self.class_counts, self.beta, self.eps)
@@ -259,7 +263,7 @@ class RebSupCon(LTClassifier):
         loss = rebalanced_supcon_loss(terms, labels, weights, has_pos)
         if self.use_prototypes:
             loss = loss + self.prototype_loss(z_q, z_k)
-        loss = loss + self.classification_loss(labels, logits)
+        loss = loss + self.classifier_weight * self.classification_loss(labels, logits)
         if training:
             self.update_grad_stats(labels, gnorm, has_pos)
             self.enqueue(z_k, labels)
@@ -278,4 +282,5 @@ class RebSupCon(LTClassifier):
                 "delta": self.delta, "proto_weights": self.proto_weights,
                 "classifier_loss": self.classifier_loss,
                 "classifier_stop_gradient": self.classifier_stop_gradient,
+                "classifier_weight": self.classifier_weight,
                 "use_rebalance": self.use_rebalance, "use_prototypes": self.use_prototypes}
