@@ -430,6 +430,9 @@ def test_evaluate_tool_checks_a_pretrained_model_against_its_card(zoo, tmp_path,
     assert "NOT reproduced" in capsys.readouterr().out
     assert evaluate_tool.main([NAME]) == 2
     assert "needs --data" in capsys.readouterr().err
+    # run-directory diagnostics are refused by name, not silently skipped
+    assert evaluate_tool.main([NAME, "--data", str(zoo["data"]), "--linear-probe", "--tsne"]) == 2
+    assert "--tsne, --linear-probe need a run directory" in capsys.readouterr().err
 
 
 def test_bundled_bccl_checkpoint_for_training_restores_its_state(monkeypatch, tmp_path):

@@ -80,6 +80,12 @@ def evaluate_pretrained_main(args):
     if not args.data:
         print("error: a pretrained model needs --data <prepared dataset>", file=sys.stderr)
         return 2
+    run_only = [flag for flag, on in (("--grad-norms", args.grad_norms), ("--tsne", args.tsne),
+                                      ("--linear-probe", args.linear_probe)) if on]
+    if run_only:
+        print(f"error: {', '.join(run_only)} need a run directory written by tools/train.py; "
+              f"{args.checkpoint} is a pretrained model", file=sys.stderr)
+        return 2
     try:
         metrics, card = evaluate_pretrained(args.checkpoint, args.data, args.split, args.out,
                                             args.batch_size or 256)
