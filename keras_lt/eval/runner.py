@@ -83,22 +83,40 @@ def evaluate_checkpoint(run_dir, weights="best", split="test", data=None, out_di
             **run_info()}
     metrics = report_split(model, ds, cfg, split, out_dir or run_dir, info=info,
                            batch_size=batch_size, mean=mean, std=std)
+    # the diagnostics and the probe share one feature pass per split
+    features = split_features(model, ds, cfg, mean, std, batch_size)
     if grad_norms or tsne:
-        write_diagnostics(model, ds, cfg, split, Path(out_dir or run_dir), mean, std,
-                          grad_norms=grad_norms, tsne=tsne, batch_size=batch_size)
+        write_diagnostics(model, ds, cfg, split, Path(out_dir or run_dir), features,
+                          grad_norms=grad_norms, tsne=tsne)
     if linear_probe:
-        probe_report(model, ds, cfg, split, Path(out_dir or run_dir), mean, std, info=info,
-                     batch_size=batch_size)
+        probe_report(ds, split, Path(out_dir or run_dir), features, info=info)
     return metrics
 
 
-def probe_report(model, ds, cfg, split, out_dir, mean, std, info=None, batch_size=None,
-                 select_split="val"):
+def split_features(model, ds, cfg, mean, std, batch_size=None):
+    """A function ``name -> (features, logits, labels)`` of ``model`` on split
+    ``name`` of ``ds`` with the recipe's eval view
+    (:func:`keras_lt.eval.diagnostics.features_and_logits`), computed once per split."""
+    from keras_lt.eval.diagnostics import features_and_logits
+
+    kw = dict(eval_view=cfg["data"]["eval_view"], image_size=cfg["data"].get("image_size"),
+              batch_size=batch_size or cfg["eval"]["batch_size"])
+    done = {}
+
+    def features(name):
+        if name not in done:
+            done[name] = features_and_logits(model, ds.split(name), mean, std, **kw)
+        return done[name]
+
+    return features
+
+
+def probe_report(ds, split, out_dir, features, info=None, select_split="val"):
     """Fit a balanced linear probe (:mod:`keras_lt.eval.probe`) on the frozen
     backbone features of the train split, choose its L2 strength on
     ``select_split`` and write ``<split>_probe_report.*`` for ``split``.
-    Returns the metrics; the JSON also holds the L2 search."""
-    from keras_lt.eval import diagnostics as D
+    ``features``: a :func:`split_features` function of the model. Returns the
+    metrics; the JSON also holds the L2 search."""
     from keras_lt.eval.metrics import lt_metrics
     from keras_lt.eval.probe import select_probe
 
@@ -106,13 +124,10 @@ def probe_report(model, ds, cfg, split, out_dir, mean, std, info=None, batch_siz
         if name not in ds.splits:
             raise EvaluationError(f"{ds.path}: the linear probe needs split {name!r}; "
                                   f"it has {list(ds.splits)}")
-    kw = dict(eval_view=cfg["data"]["eval_view"], image_size=cfg["data"].get("image_size"),
-              batch_size=batch_size or cfg["eval"]["batch_size"])
     counts = [int(c) for c in ds.train_counts]
-    train = D.features_and_logits(model, ds.split("train"), mean, std, **kw)
-    sel = D.features_and_logits(model, ds.split(select_split), mean, std, **kw)
+    train, sel = features("train"), features(select_split)
     probe, scores = select_probe((train[0], train[2]), (sel[0], sel[2]), counts)
-    feats, _, labels = D.features_and_logits(model, ds.split(split), mean, std, **kw)
+    feats, _, labels = features(split)
     metrics = lt_metrics(labels, probe.predict(feats), counts, ds.class_names)
     extra = {"split": split, "probe": {"loss": "logit_adjusted (Menon et al. 2021 eq. 10, tau 1)",
                                        "features": "frozen backbone, eval view, standardised",
@@ -165,24 +180,22 @@ def evaluate_pretrained(name_or_path, data, split="test", out_dir=None, batch_si
     return metrics, card
 
 
-def write_diagnostics(model, ds, cfg, split, out_dir, mean, std, grad_norms=True, tsne=True,
-                      batch_size=None):
-    """The PNG diagnostics of :mod:`keras_lt.eval.diagnostics` (see evaluate_checkpoint)."""
+def write_diagnostics(model, ds, cfg, split, out_dir, features, grad_norms=True, tsne=True):
+    """The PNG diagnostics of :mod:`keras_lt.eval.diagnostics` (see evaluate_checkpoint);
+    ``features``: a :func:`split_features` function of ``model``."""
     from keras_lt.eval import diagnostics as D
 
     counts = [int(c) for c in ds.train_counts]
-    kw = dict(eval_view=cfg["data"]["eval_view"], image_size=cfg["data"].get("image_size"),
-              batch_size=batch_size or cfg["eval"]["batch_size"])
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     if grad_norms:
-        feats, logits, labels = D.features_and_logits(model, ds.split("train"), mean, std, **kw)
+        feats, logits, labels = features("train")
         norms = D.classifier_gradient_norms(model, feats, logits, labels)
         D.plot_gradient_norms(norms, counts, out_dir / "grad_norms.png",
                               title=f"{cfg['name']}: classifier gradient norms (train split)")
         written.append(out_dir / "grad_norms.png")
     if tsne:
-        feats, _, labels = D.features_and_logits(model, ds.split(split), mean, std, **kw)
+        feats, _, labels = features(split)
         classes = D.pick_spread_classes(counts, 10)
         D.tsne_plot(feats, labels, classes, out_dir / f"{split}_tsne.png",
                     class_names=ds.class_names, title=f"{cfg['name']}: t-SNE ({split})")
