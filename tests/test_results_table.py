@@ -28,3 +28,23 @@ def test_check_fails_on_a_stale_readme(tmp_path):
                                                     "| logit adjustment (tau = 1) | 99.99")
     stale.write_text(text)
     assert results_table.main(["--check", "--readme", str(stale)]) == 1
+
+
+def test_vs_paper_rows_come_from_the_cards_and_the_paper_figures():
+    from keras_lt.hub.paper_results import paper_result
+
+    table = results_table.render_vs_paper()
+    rows = 0
+    for card in sorted((ROOT / "model_cards").glob("*-cifar10lt-*/eval_results.json")):
+        name = card.parent.name
+        top1 = round(100 * json.loads(card.read_text())["results"]["test"]["top1"], 2)
+        row = next(line for line in table.splitlines() if line.startswith(f"| `{name}` |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert float(cells[3]) == top1
+        ref = paper_result(name)
+        if ref is None:
+            assert cells[8] == "none reported"
+        else:
+            assert float(cells[8]) == ref.top1 and float(cells[9]) == round(top1 - ref.top1, 2)
+        rows += 1
+    assert rows >= 4

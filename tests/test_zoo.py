@@ -295,6 +295,44 @@ def test_committed_cards_are_generated_and_consistent():
         assert top1 == {s: round(100 * r["top1"], 2) for s, r in evals.items()}
 
 
+def test_card_states_the_paper_figure_and_the_gap(zoo, tmp_path, monkeypatch, capsys):
+    """A recipe with a published figure gets it on its card, with the gap to the card's own
+    test top-1; refresh_card / tools/export.py --refresh-card rewrite only README.md."""
+    from keras_lt.hub import paper_results
+    from keras_lt.hub.pretrained import refresh_card
+
+    folder = tmp_path / NAME
+    shutil.copytree(zoo["folder"], folder)
+    refresh_card(folder)            # the fixture wrote its zoo recipes after exporting
+    assert refresh_card(folder) is False                       # nothing changed: no rewrite
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert "Published figure" not in before["README.md"].decode()
+    monkeypatch.setitem(paper_results.PAPER_RESULTS, NAME,
+                        paper_results.PaperResult(97.5, "Some et al., Table 9", "200 epochs"))
+    sys.path.insert(0, str(ROOT / "tools"))
+    import export
+
+    assert export.main(["--refresh-card", str(folder)]) == 0
+    assert "rewritten" in capsys.readouterr().out
+    card = (folder / "README.md").read_text()
+    top1 = 100 * json.loads((folder / "eval_results.json").read_text())["results"]["test"]["top1"]
+    assert (f"**97.50** top-1 (Some et al., Table 9; 200 epochs). This checkpoint: {top1:.2f}, "
+            f"a gap of {top1 - 97.5:+.2f} points.") in card
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name != "README.md"} == \
+        {k: v for k, v in before.items() if k != "README.md"}
+    assert not list(folder.glob(".*"))                          # no temporary file left
+    assert export.main(["--refresh-card", str(tmp_path)]) == 2  # not a pretrained folder
+    assert "no config.json" in capsys.readouterr().err
+
+
+def test_paper_figures_are_for_existing_recipes():
+    from keras_lt.hub.paper_results import PAPER_RESULTS
+
+    for name, ref in PAPER_RESULTS.items():
+        assert (ROOT / "zoo_configs" / f"{name}.yaml").is_file(), name
+        assert 0 < ref.top1 < 100 and "Table" in ref.source
+
+
 def test_publish_dry_run_lists_files_and_refuses_pickles(zoo, tmp_path, capsys):
     sys.path.insert(0, str(ROOT / "tools"))
     import publish

@@ -5,6 +5,7 @@ Examples::
 
     python tools/export.py runs/la-resnet32-cifar10lt-if100 --out model_cards/la-resnet32-cifar10lt-if100
     python tools/export.py runs/my-ft --out exported/my-ft --weights last --overwrite
+    python tools/export.py --refresh-card model_cards/*    # regenerate cards only
 
 The folder (``config.json``, ``metadata.json``, ``model.safetensors``, for BCCL /
 Reb-SupCon also ``training.weights.h5``, ``eval_results.json``, ``README.md``) is
@@ -21,17 +22,35 @@ from _bootstrap import BACKENDS, select_backend
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("run_dir", help="a finished run directory written by tools/train.py")
-    p.add_argument("--out", required=True, help="output folder (model_cards/<name> for zoo entries)")
+    p.add_argument("run_dir", nargs="?", help="a finished run directory written by tools/train.py")
+    p.add_argument("--out", help="output folder (model_cards/<name> for zoo entries)")
+    p.add_argument("--refresh-card", nargs="+", metavar="FOLDER",
+                   help="only regenerate README.md of these pretrained folders from their own "
+                        "config, metadata and eval_results.json (weights untouched)")
     p.add_argument("--weights", default="best", help="best (default), last or a .weights.h5 path")
     p.add_argument("--base-model", help="the pretrained model this run was fine-tuned from")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.refresh_card and (args.run_dir or args.out):
+        p.error("--refresh-card takes folders only, not a run directory or --out")
+    if not args.refresh_card and not (args.run_dir and args.out):
+        p.error("give a run directory and --out (or --refresh-card FOLDER ...)")
+    return args
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.refresh_card:
+        from keras_lt.hub.pretrained import PretrainedError, refresh_card
+
+        try:
+            for folder in args.refresh_card:
+                print(f"{folder}: {'rewritten' if refresh_card(folder) else 'unchanged'}")
+        except PretrainedError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     select_backend(args.backend)
     from keras_lt.hub.export import export_run
     from keras_lt.hub.pretrained import PretrainedError

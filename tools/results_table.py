@@ -102,7 +102,33 @@ def render_models():
     return "\n".join(lines)
 
 
-BLOCKS = [*TABLES, *PROBES, "zoo-models"]
+def render_vs_paper(dataset="cifar10lt"):
+    """Published checkpoints of one dataset against the paper's figure for the same setting
+    (:mod:`keras_lt.hub.paper_results`), ours from each card's ``eval_results.json``."""
+    from keras_lt.hub.paper_results import paper_result
+    from keras_lt.hub.registry import list_models
+
+    lines = ["| model | IF | epochs | top-1 | class-avg | many | medium | few | paper top-1 | gap "
+             "| paper source |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    entries = [e for e in list_models(published_only=True) if e.dataset == dataset]
+    entries.sort(key=lambda e: (-(e.imbalance_factor or 0), e.name))
+    for e in entries:
+        m = e.metrics.get("test", {})
+        meta = json.loads((e.card_dir / "metadata.json").read_text())
+        epochs = meta.get("training", {}).get("epochs", "?")
+        nums = " | ".join("–" if m.get(k) is None else f"{m[k]:.2f}"
+                          for k in ("top1", "class_avg", "many", "medium", "few"))
+        ref = paper_result(e.name)
+        if ref is None:
+            paper = "none reported | – | –"
+        else:
+            gap = "–" if m.get("top1") is None else f"{m['top1'] - ref.top1:+.2f}"
+            paper = f"{ref.top1:.2f} | {gap} | {ref.source}"
+        lines.append(f"| `{e.name}` | {e.imbalance_factor} | {epochs} | {nums} | {paper} |")
+    return "\n".join(lines)
+
+
+BLOCKS = [*TABLES, *PROBES, "zoo-models", "cifar10lt-vs-paper"]
 
 
 def update(text):
@@ -114,6 +140,7 @@ def update(text):
         head, rest = text.split(start, 1)
         _, tail = rest.split(end, 1)
         body = (render_models() if name == "zoo-models" else
+                render_vs_paper() if name == "cifar10lt-vs-paper" else
                 render_probe(name) if name in PROBES else render(name))
         text = f"{head}{start}\n{body}\n{end}{tail}"
     return text

@@ -197,6 +197,22 @@ def _source_lines(conv, metadata, recipe, training):
             "(`tests/test_convert_torch.py`)"]
 
 
+def _paper_lines(name, eval_report):
+    """The paper's figure for this exact setting beside the card's test top-1."""
+    from keras_lt.hub.paper_results import paper_result
+
+    ref = paper_result(name)
+    if ref is None:
+        return []
+    line = (f"Published figure for this setting: **{ref.top1:.2f}** top-1 ({ref.source}; "
+            f"{ref.setting}).")
+    test = (eval_report or {}).get("test")
+    if test and test.get("top1") is not None:
+        ours = 100 * test["top1"]
+        line += f" This checkpoint: {ours:.2f}, a gap of {ours - ref.top1:+.2f} points."
+    return ["", line]
+
+
 def render_card(config, metadata, eval_report, images=()):
     """The model card (README.md text) of a pretrained folder."""
     name = config["name"]
@@ -236,6 +252,7 @@ def render_card(config, metadata, eval_report, images=()):
                   "few < 20 (a dash: no class in the group). Numbers from `eval_results.json`."]
     else:
         lines.append("Not evaluated.")
+    lines += _paper_lines(name, eval_report)
     for img in images:
         lines += ["", f"![{img}]({img})"]
     if conv:

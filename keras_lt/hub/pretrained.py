@@ -214,6 +214,33 @@ def save_pretrained(model, directory, recipe, class_names, class_counts, eval_re
     return directory
 
 
+def refresh_card(directory):
+    """Rewrite ``directory/README.md`` from the folder's own config, metadata,
+    evaluation and plots (after the card generator changed); weights untouched.
+    Returns ``True`` when the card changed. The new card is written to a temporary
+    file and renamed over the old one."""
+    from keras_lt.hub.card import render_card
+
+    directory = Path(directory)
+    for f in (CONFIG_FILE, METADATA_FILE):
+        if not (directory / f).is_file():
+            raise PretrainedError(f"{directory} is not a pretrained folder: no {f}")
+    config = json.loads((directory / CONFIG_FILE).read_text())
+    metadata = json.loads((directory / METADATA_FILE).read_text())
+    evals = (json.loads((directory / EVAL_FILE).read_text())["results"]
+             if (directory / EVAL_FILE).is_file() else {})
+    images = sorted(p.name for p in directory.glob("*.png"))
+    text = render_card(config, metadata, evals, images)
+    card = directory / CARD_FILE
+    if card.is_file() and card.read_text() == text:
+        return False
+    tmp = card.with_name(f".{CARD_FILE}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, card)
+    return True
+
+
 # ---------------------------------------------------------------------------
 # resolving a name to a folder
 
