@@ -33,6 +33,20 @@ TABLES = {
         ("Reb-SupCon ablation: SupCon (MoCo) only",
          "reports/cifar10lt-if100/rebsupcon_supcon-resnet32-e30"),
     ],
+    # BCCL Table 4 rows at the 30-epoch CPU budget (same settings as the BCCL row above)
+    "bccl-ablation-cifar10lt-if100": [
+        ("SCL only (Table 4 row 1)", "reports/cifar10lt-if100/bccl_scl-resnet32-e30"),
+        ("SCL + centroid loss", "reports/cifar10lt-if100/bccl_scl_cl-resnet32-e30"),
+        ("SCL + logit compensation", "reports/cifar10lt-if100/bccl_scl_lc-resnet32-e30"),
+        ("full BCCL", "reports/cifar10lt-if100/bccl-resnet32-e30"),
+    ],
+    # Reb-SupCon Table 6 rows, all with the paper's lr 0.02 at 30 epochs
+    "rebsupcon-ablation-cifar10lt-if100": [
+        ("SupCon (MoCo) only", "reports/cifar10lt-if100/rebsupcon_supcon-resnet32-e30"),
+        ("+ rebalancing factor", "reports/cifar10lt-if100/rebsupcon_reb-resnet32-e30"),
+        ("+ prototype module", "reports/cifar10lt-if100/rebsupcon_proto-resnet32-e30"),
+        ("full Reb-SupCon (printed omega)", "reports/cifar10lt-if100/rebsupcon-resnet32-e30"),
+    ],
 }
 
 
@@ -47,6 +61,7 @@ def render(name):
     for label, rel in TABLES[name]:
         path = ROOT / rel / "test_report.json"
         if not path.exists():
+            lines.append(f"| {label} | not trained yet |  |  |  |  |  |  |")
             continue
         r = json.loads(path.read_text())
         info = r["info"]

@@ -1,7 +1,18 @@
+#!/bin/bash
+# Every published CIFAR-10-LT checkpoint in model_cards/, loaded by name offline on each
+# backend, re-evaluated on its prepared test split and compared with its card's top-1.
+# Usage: bash reports/zoo/verify_cards.sh [NAME ...]   (default: all published cifar10lt models)
+# Needs data_cache/cifar10-lt-if<IF> (tools/prepare_data.py, see the README).
 cd "$(dirname "$0")/../.."
-for b in torch tensorflow jax; do
-  for m in ce-resnet32-cifar10lt-if100 la-resnet32-cifar10lt-if100 bccl-resnet32-cifar10lt-if100 rebsupcon-resnet32-cifar10lt-if100; do
+models=("$@")
+if [ ${#models[@]} -eq 0 ]; then
+  for d in model_cards/*-cifar10lt-if*/; do models+=("$(basename "$d")"); done
+fi
+for b in ${BACKENDS:-torch tensorflow jax}; do
+  for m in "${models[@]}"; do
+    imb=${m##*-if}
     echo "== $b $m"
-    HF_HUB_OFFLINE=1 .venv/bin/python tools/evaluate.py $m --data data_cache/cifar10-lt-if100 --check-card --backend $b 2>&1 | grep -E "card top-1|error"
+    HF_HUB_OFFLINE=1 .venv/bin/python tools/evaluate.py "$m" --data "data_cache/cifar10-lt-if$imb" \
+        --check-card --backend "$b" 2>&1 | grep -E "card top-1|error"
   done
 done
