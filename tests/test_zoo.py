@@ -321,6 +321,12 @@ def test_card_states_the_paper_figure_and_the_gap(zoo, tmp_path, monkeypatch, ca
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name != "README.md"} == \
         {k: v for k, v in before.items() if k != "README.md"}
     assert not list(folder.glob(".*"))                          # no temporary file left
+    assert export.main(["--refresh-card", str(folder), "--note", "lr scaled to 30 epochs"]) == 0
+    assert "- Why it departs from the recipe: lr scaled to 30 epochs" in \
+        (folder / "README.md").read_text()
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["training"]["note"] == "lr scaled to 30 epochs"
+    assert (folder / "model.safetensors").read_bytes() == before["model.safetensors"]
     assert export.main(["--refresh-card", str(tmp_path)]) == 2  # not a pretrained folder
     assert "no config.json" in capsys.readouterr().err
 

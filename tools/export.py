@@ -6,6 +6,7 @@ Examples::
     python tools/export.py runs/la-resnet32-cifar10lt-if100 --out model_cards/la-resnet32-cifar10lt-if100
     python tools/export.py runs/my-ft --out exported/my-ft --weights last --overwrite
     python tools/export.py --refresh-card model_cards/*    # regenerate cards only
+    python tools/export.py --refresh-card model_cards/X --note "lr scaled to 30 epochs"
 
 The folder (``config.json``, ``metadata.json``, ``model.safetensors``, for BCCL /
 Reb-SupCon also ``training.weights.h5``, ``eval_results.json``, ``README.md``) is
@@ -29,6 +30,8 @@ def parse_args(argv=None):
                         "config, metadata and eval_results.json (weights untouched)")
     p.add_argument("--weights", default="best", help="best (default), last or a .weights.h5 path")
     p.add_argument("--base-model", help="the pretrained model this run was fine-tuned from")
+    p.add_argument("--note", help="why the run departs from its zoo recipe (metadata.json "
+                                  "training.note, shown on the card); also with --refresh-card")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND)")
     args = p.parse_args(argv)
@@ -46,7 +49,8 @@ def main(argv=None):
 
         try:
             for folder in args.refresh_card:
-                print(f"{folder}: {'rewritten' if refresh_card(folder) else 'unchanged'}")
+                changed = refresh_card(folder, note=args.note)
+                print(f"{folder}: {'rewritten' if changed else 'unchanged'}")
         except PretrainedError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -57,7 +61,7 @@ def main(argv=None):
 
     try:
         out = export_run(args.run_dir, args.out, weights=args.weights, overwrite=args.overwrite,
-                         base_model=args.base_model)
+                         base_model=args.base_model, note=args.note)
     except (PretrainedError, FileExistsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

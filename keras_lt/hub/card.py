@@ -267,6 +267,8 @@ def render_card(config, metadata, eval_report, images=()):
         lines += [f"- Recipe: `zoo_configs/{name}.yaml` (hash `{metadata.get('recipe_hash', '?')}`)"
                   + (f" with overrides `{' '.join(overrides)}`" if overrides else ""),
                   f"- Reproduce: `{cmd}`"]
+        if training.get("note"):
+            lines.append(f"- Why it departs from the recipe: {training['note']}")
     lines += [f"- Parameters (backbone + classifier): {metadata.get('parameters', '?'):,}"
               if isinstance(metadata.get("parameters"), int) else "- Parameters: ?"]
     lines += ["", "## Data", ""] + _provenance_lines(metadata.get("data_provenance"))

@@ -65,8 +65,11 @@ def training_facts(state, report_info):
             "checkpoint": report_info.get("checkpoint"), "config_hash": state.get("config_hash")}
 
 
-def export_run(run_dir, out_dir, weights="best", overwrite=False, base_model=None):
-    """Write the pretrained folder of ``run_dir`` into ``out_dir``; returns its path."""
+def export_run(run_dir, out_dir, weights="best", overwrite=False, base_model=None, note=None):
+    """Write the pretrained folder of ``run_dir`` into ``out_dir``; returns its path.
+
+    ``note``: why the run departs from its zoo recipe (e.g. a learning rate scaled to a
+    shorter schedule); stored as ``metadata.json`` ``training.note`` and shown on the card."""
     from keras_lt.config import load_config
     from keras_lt.models.builder import build_method_model
 
@@ -96,8 +99,11 @@ def export_run(run_dir, out_dir, weights="best", overwrite=False, base_model=Non
                                steps_per_epoch=1)
     model.load_weights(str(wpath))
     extra = [p for p in [run_dir / "test_report_per_class.png"] if p.is_file()]
+    training = training_facts(state, report.get("info", {}))
+    if note:
+        training["note"] = str(note)
     return save_pretrained(model, out_dir, recipe, class_names, counts,
                            eval_report={"test": report},
-                           training=training_facts(state, report.get("info", {})),
+                           training=training,
                            data_provenance=state.get("dataset_provenance"),
                            base_model=base_model, overwrite=overwrite, extra_files=extra)

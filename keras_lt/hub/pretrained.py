@@ -214,11 +214,12 @@ def save_pretrained(model, directory, recipe, class_names, class_counts, eval_re
     return directory
 
 
-def refresh_card(directory):
+def refresh_card(directory, note=None):
     """Rewrite ``directory/README.md`` from the folder's own config, metadata,
     evaluation and plots (after the card generator changed); weights untouched.
-    Returns ``True`` when the card changed. The new card is written to a temporary
-    file and renamed over the old one."""
+    ``note`` first sets ``metadata.json`` ``training.note`` (why the run departs from
+    its recipe). Returns ``True`` when the card changed. Each file is written to a
+    temporary file and renamed over the old one."""
     from keras_lt.hub.card import render_card
 
     directory = Path(directory)
@@ -227,6 +228,12 @@ def refresh_card(directory):
             raise PretrainedError(f"{directory} is not a pretrained folder: no {f}")
     config = json.loads((directory / CONFIG_FILE).read_text())
     metadata = json.loads((directory / METADATA_FILE).read_text())
+    if note is not None and metadata.get("training", {}).get("note") != note:
+        metadata.setdefault("training", {})["note"] = note
+        tmp_meta = directory / f".{METADATA_FILE}.tmp-{os.getpid()}"
+        _write_json(tmp_meta, metadata)
+        os.chmod(tmp_meta, 0o644)
+        os.replace(tmp_meta, directory / METADATA_FILE)
     evals = (json.loads((directory / EVAL_FILE).read_text())["results"]
              if (directory / EVAL_FILE).is_file() else {})
     images = sorted(p.name for p in directory.glob("*.png"))
