@@ -13,6 +13,6 @@ for b in ${BACKENDS:-torch tensorflow jax}; do
     imb=${m##*-if}
     echo "== $b $m"
     HF_HUB_OFFLINE=1 .venv/bin/python tools/evaluate.py "$m" --data "data_cache/cifar10-lt-if$imb" \
-        --check-card --backend "$b" 2>&1 | grep -E "card top-1|error"
+        --check-card --backend "$b" 2>&1 | grep -E "^card top-1|^error"
   done
 done
