@@ -118,6 +118,7 @@ def test_train_and_evaluate_tools(digits, tmp_path, capsys):
                                "--out", str(out)]) == 0
     report = json.loads((out / "val_report.json").read_text())
     assert report["info"]["split"] == "val" and report["num_samples"] > 0
+    assert report["info"]["weights"] == "last" and report["info"]["weights_epoch"] == 1
     assert (out / "val_report_per_class.png").stat().st_size > 1000
     printed = capsys.readouterr().out
     assert "class-avg" in printed and "few" in printed

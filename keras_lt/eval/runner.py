@@ -78,8 +78,13 @@ def evaluate_checkpoint(run_dir, weights="best", split="test", data=None, out_di
         raise EvaluationError(f"cannot load {wpath} into the model of {cfg_path}: {exc}") from None
     state_path = run_dir / "state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    # the epoch whose weights are evaluated: the val-selected one, the last one, or
+    # unknown for an arbitrary weights file
+    weights_epoch = {"best": state.get("best_epoch"), "last": state.get("epoch")}.get(weights)
     info = {"recipe": cfg["name"], "checkpoint": str(wpath), "epochs": state.get("epoch"),
-            "best_epoch": state.get("best_epoch"), "config_hash": state.get("config_hash"),
+            "best_epoch": state.get("best_epoch"),
+            "weights": weights if weights in ("best", "last") else "file",
+            "weights_epoch": weights_epoch, "config_hash": state.get("config_hash"),
             **run_info()}
     metrics = report_split(model, ds, cfg, split, out_dir or run_dir, info=info,
                            batch_size=batch_size, mean=mean, std=std)
