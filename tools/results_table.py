@@ -51,6 +51,19 @@ TABLES = {
         ("Reb-SupCon lr 0.1, 50 epochs, last epoch",
          "reports/cifar10lt-if100/rebsupcon-lr0.1-resnet32-e50/last"),
     ],
+    # the three methods at every imbalance factor, 30 epochs each (issue 6); Reb-SupCon with the
+    # lr 0.1 + 3 warm-up settings of its published IF100 checkpoint
+    "cifar10lt-by-if-e30": [
+        ("IF100: logit adjustment", "reports/cifar10lt-if100/la-resnet32-e30"),
+        ("IF100: BCCL", "reports/cifar10lt-if100/bccl-resnet32-e30"),
+        ("IF100: Reb-SupCon lr 0.1", "reports/cifar10lt-if100/rebsupcon-lr0.1-resnet32-e30"),
+        ("IF50: logit adjustment", "reports/cifar10lt-if50/la-resnet32-e30"),
+        ("IF50: BCCL", "reports/cifar10lt-if50/bccl-resnet32-e30"),
+        ("IF50: Reb-SupCon lr 0.1", "reports/cifar10lt-if50/rebsupcon-lr0.1-resnet32-e30"),
+        ("IF10: logit adjustment", "reports/cifar10lt-if10/la-resnet32-e30"),
+        ("IF10: BCCL", "reports/cifar10lt-if10/bccl-resnet32-e30"),
+        ("IF10: Reb-SupCon lr 0.1", "reports/cifar10lt-if10/rebsupcon-lr0.1-resnet32-e30"),
+    ],
     # BCCL Table 4 rows at the 30-epoch CPU budget (same settings as the BCCL row above)
     "bccl-ablation-cifar10lt-if100": [
         ("SCL only (Table 4 row 1)", "reports/cifar10lt-if100/bccl_scl-resnet32-e30"),
