@@ -48,3 +48,23 @@ def test_vs_paper_rows_come_from_the_cards_and_the_paper_figures():
             assert float(cells[8]) == ref.top1 and float(cells[9]) == round(top1 - ref.top1, 2)
         rows += 1
     assert rows >= 4
+
+
+def test_by_if_figure_is_drawn_from_the_reports(tmp_path):
+    import copy
+
+    points = results_table.by_if_points()
+    for label, rel in results_table.TABLES[results_table.BY_IF_TABLE]:
+        imb, method = label.split(": ", 1)
+        path = ROOT / rel / "test_report.json"
+        if path.exists():
+            top1 = json.loads(path.read_text())["top1"]
+            assert points["ours"][method][imb.removeprefix("IF")] == round(100 * top1, 2)
+    assert points["paper"]["BCCL"] == {"100": 85.22, "50": 88.07, "10": 91.92}
+    png = tmp_path / "by_if.png"
+    results_table.plot_by_if(points, png)
+    assert png.stat().st_size > 10_000 and results_table.plot_is_current(points, png)
+    changed = copy.deepcopy(points)
+    changed["ours"]["BCCL"]["100"] += 1.0
+    assert not results_table.plot_is_current(changed, png)
+    assert results_table.main(["--check", "--plot", str(tmp_path / "missing.png")]) == 1

@@ -5,7 +5,9 @@ Each table is a block of README.md between ``<!-- results:NAME -->`` and
 ``<!-- /results:NAME -->``; its rows are the ``test_report.json`` files listed in
 :data:`TABLES` (or, for :data:`PROBES`, a run's own report beside its linear-probe
 report), and the ``zoo-models`` block is the model zoo from
-``keras_lt.list_models()`` (numbers are never typed by hand).
+``keras_lt.list_models()`` (numbers are never typed by hand). The figure
+``reports/cifar10lt_by_if.png`` (top-1 against the imbalance factor) is drawn from
+the same reports and checked like the tables.
 
     python tools/results_table.py            # rewrite the blocks in README.md
     python tools/results_table.py --check    # exit 1 if README.md is stale (used by the tests)
@@ -179,6 +181,79 @@ def render_vs_paper(dataset="cifar10lt"):
 
 BLOCKS = [*TABLES, *PROBES, "zoo-models", "cifar10lt-vs-paper"]
 
+#: the README figure drawn from the ``cifar10lt-by-if-e30`` table (top-1 against the
+#: imbalance factor, ours and the papers'); its PNG carries the plotted numbers as text
+BY_IF_TABLE = "cifar10lt-by-if-e30"
+BY_IF_PLOT = "reports/cifar10lt_by_if.png"
+#: method label in BY_IF_TABLE -> zoo recipe prefix (for the paper's figure)
+BY_IF_METHODS = {"logit adjustment": "la", "BCCL": "bccl", "Reb-SupCon lr 0.1": "rebsupcon"}
+
+
+def by_if_points():
+    """``{"ours": {method: {IF: top-1 %}}, "paper": {...}}`` from the reports of
+    :data:`BY_IF_TABLE` (rows labelled ``IF<n>: <method>``; untrained rows are left out) and
+    :mod:`keras_lt.hub.paper_results`."""
+    from keras_lt.hub.paper_results import paper_result
+
+    ours, paper = {}, {}
+    for label, rel in TABLES[BY_IF_TABLE]:
+        head, method = label.split(": ", 1)
+        imb = int(head.removeprefix("IF"))
+        path = ROOT / rel / "test_report.json"
+        if path.exists():
+            top1 = json.loads(path.read_text())["top1"]
+            ours.setdefault(method, {})[str(imb)] = round(100 * top1, 2)
+        ref = paper_result(f"{BY_IF_METHODS[method]}-resnet32-cifar10lt-if{imb}")
+        if ref is not None:
+            paper.setdefault(method, {})[str(imb)] = ref.top1
+    return {"ours": ours, "paper": paper}
+
+
+def plot_by_if(points, path):
+    """PNG: test top-1 against the imbalance factor, one colour per method; ours solid,
+    the paper's 200-epoch figure dashed. The numbers go into the PNG's ``Description``."""
+    import os
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    colours = dict(zip(BY_IF_METHODS, ("#1f77b4", "#2ca02c", "#d62728")))
+    for method, colour in colours.items():
+        for kind, style, suffix in (("ours", "-o", "ours, 30 CPU epochs"),
+                                    ("paper", "--s", "paper, 200 epochs")):
+            series = points[kind].get(method)
+            if series:
+                xs = sorted(int(k) for k in series)
+                ax.plot(xs, [series[str(x)] for x in xs], style, color=colour,
+                        label=f"{method} ({suffix})", alpha=1.0 if kind == "ours" else 0.6)
+    ax.set_xscale("log")
+    ax.set_xticks([10, 50, 100])
+    ax.set_xticklabels(["10", "50", "100"])
+    ax.invert_xaxis()                               # left to right: more imbalance
+    ax.set_xlabel("imbalance factor")
+    ax.set_ylabel("test top-1 (%)")
+    ax.set_title("ResNet-32 on CIFAR-10-LT (real CIFAR-10, JPEG q75)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    tmp = Path(f"{path}.tmp-{os.getpid()}.png")
+    fig.savefig(tmp, dpi=110, metadata={"Description": json.dumps(points, sort_keys=True)})
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def plot_is_current(points, path):
+    """True when ``path`` exists and was drawn from exactly ``points``."""
+    from PIL import Image
+
+    if not Path(path).exists():
+        return False
+    with Image.open(path) as im:
+        return im.text.get("Description") == json.dumps(points, sort_keys=True)
+
 
 def update(text):
     """README text with every results block regenerated."""
@@ -199,16 +274,25 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--check", action="store_true", help="only check that README.md is current")
     p.add_argument("--readme", default=str(ROOT / "README.md"))
+    p.add_argument("--plot", default=str(ROOT / BY_IF_PLOT),
+                   help="the README's top-1-by-imbalance-factor figure (PNG)")
     args = p.parse_args(argv)
     readme = Path(args.readme)
     text = readme.read_text()
     new = update(text)
+    points = by_if_points()
     if args.check:
+        stale = False
         if new != text:
             print(f"{readme} results tables are stale; run tools/results_table.py", file=sys.stderr)
-            return 1
-        return 0
+            stale = True
+        if not plot_is_current(points, args.plot):
+            print(f"{args.plot} is stale; run tools/results_table.py", file=sys.stderr)
+            stale = True
+        return 1 if stale else 0
     readme.write_text(new)
+    if not plot_is_current(points, args.plot):
+        plot_by_if(points, args.plot)
     return 0
 
 
