@@ -37,6 +37,9 @@ DEFAULTS = {
         "weight_decay": 2e-4,
         "warmup_epochs": 5,
         "min_lr": 0.0,
+        # "warmup_cosine": per-step linear warm-up then cosine to min_lr;
+        # "bccl_epoch": BCCL's released code (per-epoch warm-up + cosine, utils.adjust_lr)
+        "schedule": "warmup_cosine",
     },
     # Method-specific settings (used when ``method: bccl``); defaults are the
     # paper's CIFAR values (Kim & Ko 2025, §4.1-4.3), see keras_lt.models.BCCL.
@@ -47,15 +50,16 @@ DEFAULTS = {
         "feat_dim": 128, "head_hidden": 512, "queue_size": 100, "num_centroids": 5,
         "temperature": 0.1, "gamma": 0.1, "lc_tau": 1.0, "warmup_epochs": None,
         "refresh_every": 5, "refresh": "paper", "centroid_loss": "paper",
-        "scl_count": "contrast", "use_scl": True, "use_centroid_loss": True, "use_lc": True,
-        "queue_store": "all_views", "kmeans_iters": 20,
+        "centroid_norm": "class", "scl_count": "contrast", "complement": True,
+        "use_scl": True, "use_centroid_loss": True, "use_lc": True,
+        "queue_store": "all_views", "kmeans_iters": 100, "kmeans_tol": 1.0e-4,
     },
     # ``method: rebsupcon`` settings (Lv et al. 2025, §3.3, §4.2, Tables 7-8);
     # CIFAR-scale defaults where the paper gives ImageNet values (see the README).
     "rebsupcon": {
-        "feat_dim": 128, "head_hidden": 512, "queue_size": 4096, "momentum": 0.999,
+        "feat_dim": 128, "head_hidden": 256, "queue_size": 4096, "momentum": 0.999,
         "temperature": 0.1, "alpha": 0.5, "beta": 0.1, "eps": 1.0e-5, "rebalance": "printed",
-        "grad_momentum": 0.9, "num_prototypes": 30, "proto_temperature": 0.1,
+        "grad_momentum": 0.9, "num_prototypes": 30, "proto_temperature": None,
         "sinkhorn_epsilon": 0.05, "sinkhorn_iters": 3, "delta": 1.0, "proto_weights": "role",
         "classifier_loss": "logit_adjusted", "classifier_stop_gradient": False,
         "classifier_weight": 1.0, "use_rebalance": True, "use_prototypes": True,
@@ -129,9 +133,10 @@ def load_config(path=None, overrides=()):
     return cfg
 
 
-#: sections added after runs were recorded: left out of the hash while at their defaults,
-#: so runs started before they existed still resume
-_HASH_OPTIONAL = ("finetune",)
+#: sections and keys added after runs were recorded, whose defaults keep the earlier
+#: behaviour: left out of the hash while at their defaults, so runs started before they
+#: existed still resume
+_HASH_OPTIONAL = ("finetune", "optim.schedule", "bccl.complement")
 
 
 def config_from_dict(recipe, overrides=()):
@@ -144,6 +149,13 @@ def config_from_dict(recipe, overrides=()):
 
 def config_hash(cfg):
     """Short sha256 of the recipe's canonical JSON (recorded in checkpoints and reports)."""
-    cfg = {k: v for k, v in cfg.items() if not (k in _HASH_OPTIONAL and v == DEFAULTS[k])}
+    cfg = copy.deepcopy(cfg)
+    for dotted in _HASH_OPTIONAL:
+        *parents, key = dotted.split(".")
+        section, default = cfg, DEFAULTS
+        for part in parents:
+            section, default = section.get(part, {}), default[part]
+        if key in section and section[key] == default[key]:
+            del section[key]
     blob = json.dumps(cfg, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

@@ -34,7 +34,7 @@ from keras_lt.data.pipeline import make_loader
 from keras_lt.eval.report import evaluate_model
 from keras_lt.losses import get_loss
 from keras_lt.models.builder import build_method_model
-from keras_lt.utils.schedules import WarmupCosine
+from keras_lt.utils.schedules import EpochWarmupCosine, WarmupCosine
 
 
 class TrainingError(RuntimeError):
@@ -81,12 +81,23 @@ def load_data(cfg):
     return ds, mean, std, (int(size[0]), int(size[1]), 3)
 
 
+SCHEDULES = ("warmup_cosine", "bccl_epoch")
+
+
 def make_optimizer(cfg, steps_per_epoch):
-    """SGD with the recipe's warm-up + cosine schedule (over the whole run)."""
+    """SGD with the recipe's warm-up + cosine schedule (over the whole run):
+    ``optim.schedule`` ``warmup_cosine`` (per step) or ``bccl_epoch`` (BCCL's code)."""
     optim = cfg["optim"]
-    schedule = WarmupCosine(optim["lr"], total_steps=optim["epochs"] * steps_per_epoch,
-                            warmup_steps=optim["warmup_epochs"] * steps_per_epoch,
-                            min_lr=optim.get("min_lr", 0.0))
+    kind = optim.get("schedule", "warmup_cosine")
+    if kind == "warmup_cosine":
+        schedule = WarmupCosine(optim["lr"], total_steps=optim["epochs"] * steps_per_epoch,
+                                warmup_steps=optim["warmup_epochs"] * steps_per_epoch,
+                                min_lr=optim.get("min_lr", 0.0))
+    elif kind == "bccl_epoch":
+        schedule = EpochWarmupCosine(optim["lr"], optim["epochs"], steps_per_epoch,
+                                     optim["warmup_epochs"])
+    else:
+        raise TrainingError(f"unknown optim.schedule {kind!r}; choose one of {SCHEDULES}")
     return keras.optimizers.SGD(schedule, momentum=optim["momentum"], nesterov=optim["nesterov"])
 
 

@@ -169,10 +169,14 @@ def test_cutout_zeroes_clipped_square():
 
 
 def test_cifar_autoaug_view_has_cutout_hole():
+    """Cutout runs before normalisation (BCCL's order): the hole is black pixels, so
+    ``-mean/std`` in the normalised output, not 0."""
     view = A.make_view("cifar_autoaug", MEAN, STD)
-    out = view(rand_images(16, seed=5), np.random.default_rng(0))
+    out = view(rand_images(16, seed=5) | 1, np.random.default_rng(0))   # no black input pixel
+    black = (0 - np.array(MEAN, np.float32)) / np.array(STD, np.float32)
     for o in out:
-        assert (np.all(o == 0, axis=-1)).sum() >= 64  # at least an 8x8 clipped hole
+        assert np.all(np.isclose(o, black, atol=1e-5), axis=-1).sum() >= 64  # >= 8x8 hole
+        assert np.all(o == 0, axis=-1).sum() == 0
 
 
 # --------------------------------------------------------------------------- AutoAugment

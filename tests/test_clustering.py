@@ -22,7 +22,7 @@ def np_(x):
 @pytest.mark.parametrize("iters", [1, 3, 10])
 def test_matches_sklearn_fixed_iterations(iters):
     x = REF["X"].astype(DTYPE)
-    centers, assign, ok = batched_kmeans(x, k=5, num_iters=iters,
+    centers, assign, ok = batched_kmeans(x, k=5, num_iters=iters, tol=None,
                                          init=REF["init_centroids"].astype(DTYPE))
     np.testing.assert_allclose(np_(centers), REF[f"sk/iter{iters}/centers"],
                                rtol=1e-9 if F64 else 1e-5, atol=1e-9 if F64 else 1e-6)
@@ -31,11 +31,25 @@ def test_matches_sklearn_fixed_iterations(iters):
 
 
 def test_converges_to_sklearn():
+    """The default (tolerance 1e-4, at most 100 iterations) runs to convergence."""
     x = REF["X"].astype(DTYPE)
-    centers, assign, _ = batched_kmeans(x, k=5, num_iters=30,
-                                        init=REF["init_centroids"].astype(DTYPE))
+    centers, assign, _ = batched_kmeans(x, k=5, init=REF["init_centroids"].astype(DTYPE))
     np.testing.assert_allclose(np_(centers), REF["sk/converged/centers"], atol=1e-5)
     np.testing.assert_array_equal(np_(assign), REF["sk/converged/labels"])
+
+
+def test_tolerance_stops_the_iterations():
+    """A tolerance every move satisfies stops after one iteration; a tiny one runs on
+    until the centroids stop moving (then more iterations change nothing)."""
+    x = REF["X"].astype(DTYPE)
+    init = REF["init_centroids"].astype(DTYPE)
+    once = np_(batched_kmeans(x, k=5, num_iters=100, init=init, tol=1e9)[0])
+    np.testing.assert_allclose(once, np_(batched_kmeans(x, k=5, num_iters=1, init=init,
+                                                        tol=None)[0]), atol=1e-12)
+    assert not np.allclose(once, REF["sk/converged/centers"], atol=1e-3)
+    early = np_(batched_kmeans(x, k=5, num_iters=100, init=init, tol=0.0)[0])
+    np.testing.assert_allclose(early, np_(batched_kmeans(x, k=5, num_iters=100, init=init,
+                                                         tol=None)[0]), atol=1e-6)
 
 
 def test_partial_queues_empty_clusters_and_empty_classes():

@@ -92,9 +92,10 @@ def test_distinct_labels_reduce_to_supcon():
     close(a, float(b))
 
 
-def _numpy_centroid_loss(f, y, mu, t, valid=None):
+def _numpy_centroid_loss(f, y, mu, t, valid=None, norm="class"):
     """Direct numpy transcription of BCCL eq. 5 as documented in the loss; centroids
-    with ``valid == 0`` are not in the contrast set (an anchor without positives adds 0)."""
+    with ``valid == 0`` are not in the contrast set (an anchor without positives adds 0).
+    ``norm``: |C| = k ("class"), every valid centroid ("all") or 0 ("anchor")."""
     b, v, d = f.shape
     c, k, _ = mu.shape
     valid = np.ones((c, k)) if valid is None else valid
@@ -116,7 +117,8 @@ def _numpy_centroid_loss(f, y, mu, t, valid=None):
         log_den = np.log(np.sum(np.exp(s[others])))
         pos = [j for j in others if csub[j] == sub[i]]
         total += np.mean([s[p] - log_den for p in pos]) if pos else 0.0
-    return -total / in_set.sum()
+    size_c = {"class": k, "all": int(valid.sum()), "anchor": 0}[norm]
+    return -total / (len(z) + size_c)
 
 
 def test_centroid_contrastive_loss_eq5():
@@ -125,10 +127,13 @@ def test_centroid_contrastive_loss_eq5():
     f /= np.linalg.norm(f, axis=-1, keepdims=True)
     y = np.array([0, 1, 1, 2, 0, 1])
     mu = rng.normal(size=(3, 2, 8)) * 0.5
-    got = keras.ops.convert_to_numpy(centroid_contrastive_loss(f.astype(DTYPE), y,
-                                                               mu.astype(DTYPE), 0.1))
-    np.testing.assert_allclose(float(got), _numpy_centroid_loss(f, y, mu, 0.1),
-                               rtol=1e-5 if not F64 else 1e-10)
+    for norm in ("class", "all", "anchor"):
+        got = keras.ops.convert_to_numpy(centroid_contrastive_loss(
+            f.astype(DTYPE), y, mu.astype(DTYPE), 0.1, norm=norm))
+        np.testing.assert_allclose(float(got), _numpy_centroid_loss(f, y, mu, 0.1, norm=norm),
+                                   rtol=1e-5 if not F64 else 1e-10)
+    with pytest.raises(ValueError, match="unknown norm"):
+        centroid_contrastive_loss(f.astype(DTYPE), y, mu.astype(DTYPE), 0.1, norm="batch")
     sub = keras.ops.convert_to_numpy(nearest_subclass(
         view_major(f.astype(DTYPE)), np.tile(y, 2).astype("int32"), mu.astype(DTYPE)))
     assert np.all(sub // 2 == np.tile(y, 2))           # always a centroid of the own class
@@ -162,9 +167,43 @@ def test_invalid_prototypes_are_the_same_as_absent_ones():
         np.testing.assert_allclose(float(keras.ops.convert_to_numpy(none)),
                                    float(keras.ops.convert_to_numpy(bare)), rtol=1e-6)
     got = centroid_contrastive_loss(f.astype(DTYPE), y, mu.astype(DTYPE), 0.1,
-                                    centroid_valid=valid.astype(DTYPE))
+                                    centroid_valid=valid.astype(DTYPE), norm="all")
     assert np.isfinite(float(keras.ops.convert_to_numpy(got)))
     np.testing.assert_allclose(float(keras.ops.convert_to_numpy(got)),
-                               _numpy_centroid_loss(f, y, mu, 0.1, valid), rtol=1e-5)
-    full = centroid_contrastive_loss(f.astype(DTYPE), y, mu.astype(DTYPE), 0.1)
+                               _numpy_centroid_loss(f, y, mu, 0.1, valid, norm="all"), rtol=1e-5)
+    full = centroid_contrastive_loss(f.astype(DTYPE), y, mu.astype(DTYPE), 0.1, norm="all")
     assert abs(float(keras.ops.convert_to_numpy(full)) - float(keras.ops.convert_to_numpy(got))) > 1e-3
+
+
+@pytest.mark.parametrize("num_classes", [10, 100, 1000, 8142])
+def test_centroid_loss_scale_at_many_classes(num_classes):
+    """BCCL eq. 5's term must not vanish as C grows. The loss scale against the
+    per-anchor mean (``norm="anchor"``) at B = 128, V = 2, k = 5 is N_B / (N_B + k) =
+    256/261 = 0.981 for the default |C| = k at every C, while |C| = C*k ("all") gives
+    256 / (256 + 5C): 0.837, 0.339, 0.0487, 0.00625 at C = 10, 100, 1000, 8142."""
+    rng = np.random.default_rng(num_classes)
+    b, k, d = 128, 5, 16
+    f = rng.normal(size=(b, 2, d)).astype(np.float32)
+    f /= np.linalg.norm(f, axis=-1, keepdims=True)
+    y = rng.integers(0, min(num_classes, 20), size=b)
+    mu = (0.5 * rng.normal(size=(num_classes, k, d))).astype(np.float32)
+    loss = {norm: float(keras.ops.convert_to_numpy(centroid_contrastive_loss(
+        f, y, mu, 0.1, norm=norm))) for norm in ("class", "all", "anchor")}
+    assert loss["anchor"] > 1.0                      # a real contrastive loss, not ~0
+    np.testing.assert_allclose(loss["class"] / loss["anchor"], 256 / 261, rtol=1e-5)
+    np.testing.assert_allclose(loss["all"] / loss["anchor"], 256 / (256 + k * num_classes),
+                               rtol=1e-5)
+    assert loss["class"] > 0.9 * loss["anchor"]      # the default never shrinks with C
+
+
+def test_printed_scl_is_the_plain_sum():
+    """``count="printed"`` (BCCL eqs. 2 and 6 as printed) has no class-averaging: without
+    prototypes it is SupCon with T_base = T; the class-averaged default differs."""
+    g = {k.split("/", 1)[1]: v for k, v in BCCL.items() if k.startswith("c10_b32/")}
+    f, y, t = g["features"].astype(DTYPE), g["labels"], float(g["temperature"])
+    printed = keras.ops.convert_to_numpy(class_averaged_supcon_loss(f, y, 10, t, count="printed"))
+    close(printed, float(keras.ops.convert_to_numpy(supcon_loss(f, y, t, t))))
+    averaged = keras.ops.convert_to_numpy(class_averaged_supcon_loss(f, y, 10, t))
+    assert abs(float(averaged) - float(printed)) > 1e-3
+    with pytest.raises(ValueError, match="unknown count"):
+        class_averaged_supcon_loss(f, y, 10, t, count="plain")

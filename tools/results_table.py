@@ -37,7 +37,7 @@ TABLES = {
         ("Reb-SupCon ablation: SupCon (MoCo) only",
          "reports/cifar10lt-if100/rebsupcon_supcon-resnet32-e30"),
     ],
-    # equal budget at 50 epochs (issue 4: does Reb-SupCon overtake logit adjustment?)
+    # equal budget at 50 epochs: does Reb-SupCon overtake logit adjustment?
     # (val-selected checkpoint, and the last one: the 180-image val split is noisy)
     "cifar10lt-if100-budget": [
         ("LA, 30 epochs, val-selected", "reports/cifar10lt-if100/la-resnet32-e30"),
@@ -53,7 +53,7 @@ TABLES = {
         ("Reb-SupCon lr 0.1, 50 epochs, last epoch",
          "reports/cifar10lt-if100/rebsupcon-lr0.1-resnet32-e50/last"),
     ],
-    # the three methods at every imbalance factor, 30 epochs each (issue 6); Reb-SupCon with the
+    # the three methods at every imbalance factor, 30 epochs each; Reb-SupCon with the
     # lr 0.1 + 3 warm-up settings of its published IF100 checkpoint
     "cifar10lt-by-if-e30": [
         ("IF100: logit adjustment", "reports/cifar10lt-if100/la-resnet32-e30"),

@@ -47,7 +47,9 @@ Views (``VIEW_RECIPES``)
                      over the batch.
 ``cifar_autoaug``    crop + flip, AutoAugment ``CIFAR10Policy`` (Cubuk et al.
                      2019, the 25 sub-policies as in the ``autoaugment.py``
-                     used by BCL/BCCL), normalise, Cutout(1 hole, length 16).
+                     used by BCL/BCCL), Cutout(1 hole, length 16), normalise:
+                     Cutout before normalisation, as BCCL's code (its holes are
+                     black pixels, ``-mean/std`` once normalised).
 ``cifar_randaug``    crop + flip + RandAugment(n=2, m=10, mstd=0.5) at 32 px: the
                      strong (query) view of Reb-SupCon on CIFAR (§4.2).
 ``cifar_simaug``     SimCLR/SupCon view: RandomResizedCrop(32, scale
@@ -283,15 +285,15 @@ def cifar10_autoaugment(img, rng: np.random.Generator, fill=_FILL) -> np.ndarray
     return np.asarray(apply_subpolicy(img, index, rng, fill))
 
 
-def cutout(x: np.ndarray, rng: np.random.Generator, n_holes: int = 1,
-           length: int = 16) -> np.ndarray:
-    """Cutout (DeVries & Taylor 2017) on a normalised (H, W, C) float image.
+def cutout(img, rng: np.random.Generator, n_holes: int = 1, length: int = 16) -> np.ndarray:
+    """Cutout (DeVries & Taylor 2017) on an (H, W, C) image before normalisation.
 
     Centre uniform over the image, square of side ``length`` clipped at the
-    borders, set to zero -- as in the Cutout code used by BCL (applied after
-    normalisation, so the hole is zero in normalised units). Modifies a copy.
+    borders, set to 0 (black) -- BCCL's transform applies it to the [0, 1] tensor
+    before ``Normalize``, so the hole is ``-mean/std`` in normalised units. Returns
+    a new array.
     """
-    x = np.array(x, copy=True)
+    x = np.array(img, copy=True)
     h, w = x.shape[:2]
     for _ in range(n_holes):
         y = int(rng.integers(h))
@@ -530,17 +532,15 @@ class View:
 
     ``per_image(img, rng) -> uint8 HWC`` runs image by image (in batch order,
     sharing ``rng``); ``batch_fn(batch, rng) -> uint8 BHWC`` is a vectorised
-    alternative; ``post(x_normalised, rng)`` runs per image after
-    normalisation (Cutout).
+    alternative.
     """
 
-    def __init__(self, name, mean, std, per_image=None, batch_fn=None, post=None):
+    def __init__(self, name, mean, std, per_image=None, batch_fn=None):
         self.name = name
         self.mean = np.asarray(mean, np.float32).reshape(3)
         self.std = np.asarray(std, np.float32).reshape(3)
         self.per_image = per_image
         self.batch_fn = batch_fn
-        self.post = post
 
     def __call__(self, images, rng: np.random.Generator) -> np.ndarray:
         single, batch = _as_batch(images)
@@ -551,8 +551,6 @@ class View:
         else:
             out = _stack(batch)
         x = normalize(out, self.mean, self.std)
-        if self.post is not None:
-            x = np.stack([self.post(xi, rng) for xi in x])
         return x[0] if single else x
 
     def __repr__(self):
@@ -561,7 +559,7 @@ class View:
 
 def _cifar_autoaug(size):
     def fn(img, rng):
-        return cifar10_autoaugment(random_crop_flip(img, rng, size, 4), rng)
+        return cutout(cifar10_autoaugment(random_crop_flip(img, rng, size, 4), rng), rng, 1, 16)
     return fn
 
 
@@ -586,8 +584,7 @@ def _build(name, mean, std, image_size):
         return View(name, mean, std,
                     batch_fn=lambda b, rng: random_crop_flip_batch(b, rng, image_size, 4))
     if name == "cifar_autoaug":
-        return View(name, mean, std, per_image=_cifar_autoaug(image_size),
-                    post=lambda x, rng: cutout(x, rng, 1, 16))
+        return View(name, mean, std, per_image=_cifar_autoaug(image_size))
     if name == "cifar_randaug":
         return View(name, mean, std, per_image=_cifar_randaug(image_size))
     if name == "cifar_simaug":
@@ -611,7 +608,7 @@ def _build(name, mean, std, image_size):
 #: name -> one-line description of every view :func:`make_view` knows.
 VIEW_RECIPES = {
     "cifar_basic": "RandomCrop(32, padding=4) + RandomHorizontalFlip (vectorised)",
-    "cifar_autoaug": "crop+flip, AutoAugment CIFAR10Policy, normalise, Cutout(1, 16)",
+    "cifar_autoaug": "crop+flip, AutoAugment CIFAR10Policy, Cutout(1, 16), normalise",
     "cifar_randaug": "crop+flip, RandAugment n=2 m=10 mstd=0.5 (timm ops), normalise",
     "cifar_simaug": "RandomResizedCrop(32, 0.08-1) + flip + ColorJitter(.4,.4,.4,.1) p=.8 "
                     "+ RandomGrayscale p=.2",

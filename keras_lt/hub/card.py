@@ -11,6 +11,7 @@ budget and hardware, data provenance, usage and limitations.
 import yaml
 
 from keras_lt.hub.registry import DATASETS, NAME_RE
+from keras_lt.models.builder import METHODS
 
 #: recipe-name method token -> (method title, citation)
 METHODS = {
@@ -107,7 +108,8 @@ def card_metadata(config, eval_report, metadata=None):
 
 def recipe_overrides(recipe):
     """``--set`` overrides that turn the zoo recipe ``zoo_configs/<name>.yaml`` into
-    ``recipe`` (empty when the zoo recipe is unknown or identical)."""
+    ``recipe`` (empty when the zoo recipe is unknown or identical). The settings sections
+    of the methods the recipe does not use are not compared."""
     from keras_lt.config import load_config
     from keras_lt.hub.registry import zoo_configs_dir
 
@@ -125,7 +127,8 @@ def recipe_overrides(recipe):
                 value = yaml.safe_dump(b[key], default_flow_style=True).strip()
                 value = value[:-4].strip() if value.endswith("\n...") or value.endswith("...") else value
                 out.append(f"{prefix}{key}={value}")
-    walk(base, recipe, "")
+    unused = {m for m in METHODS if m != recipe.get("method", "baseline")}
+    walk(base, {k: v for k, v in recipe.items() if k not in unused}, "")
     return out
 
 

@@ -31,7 +31,7 @@ _LDAM_T2 = "Cao et al. 2019 (LDAM-DRW), Table 2 (ERM row, IF100 top-1 error 29.6
 _LDAM_SETTING = "ResNet-32, 200 epochs, step decay, original CIFAR-10 pixels"
 
 PAPER_RESULTS = {
-    # BCCL Table 1, ResNet-32 on CIFAR-10-LT (the figures quoted in this project's issue 6)
+    # BCCL Table 1, ResNet-32 on CIFAR-10-LT
     "bccl-resnet32-cifar10lt-if100": PaperResult(85.22, _BCCL_T1, _BCCL_SETTING),
     "bccl-resnet32-cifar10lt-if50": PaperResult(88.07, _BCCL_T1, _BCCL_SETTING),
     "bccl-resnet32-cifar10lt-if10": PaperResult(91.92, _BCCL_T1, _BCCL_SETTING),

@@ -82,16 +82,22 @@ def kmeans_init(points, valid, k, seed=None, noise=None):
     return ops.take_along_axis(points, idx[:, :, None], axis=1)
 
 
-def batched_kmeans(points, k=5, num_iters=20, valid=None, init=None, seed=None, noise=None):
+def batched_kmeans(points, k=5, num_iters=100, valid=None, init=None, seed=None, noise=None,
+                   tol=1e-4):
     """Cluster every class's queue into k centroids at once (BCCL eq. 4).
 
     Args:
         points: (C, M, D) features (e.g. the class-wise queues).
         k: clusters per class.
-        num_iters: Lloyd iterations (a fixed count, so it compiles under ``jit``).
+        num_iters: the most Lloyd iterations.
         valid: (C, M) 0/1 mask of filled queue slots (default: all).
         init: optional (C, k, D) initial centroids (default: :func:`kmeans_init`).
         seed: seed of the random initialisation (or ``noise``, see :func:`kmeans_init`).
+        tol: stop once no class's centroids moved more than this in an iteration
+            (the sum of squared moves over its k centroids, the criterion of the
+            ``kmeans_gpu`` package BCCL's code uses, with its tolerance 1e-4 and at
+            most 100 iterations); ``None`` runs exactly ``num_iters`` iterations.
+            The loop is an ``ops.while_loop``, so it compiles under ``jit``.
 
     Returns:
         ``(centroids (C, k, D), assignment (C, M) int32, class_valid (C,) bool)``;
@@ -109,7 +115,19 @@ def batched_kmeans(points, k=5, num_iters=20, valid=None, init=None, seed=None, 
     valid = ops.cast(valid, points.dtype)
     centroids = (kmeans_init(points, valid, k, seed, noise) if init is None
                  else ops.cast(ops.convert_to_tensor(init), points.dtype))
-    for _ in range(int(num_iters)):
-        centroids = kmeans_step(points, centroids, valid)
+    if tol is None:
+        for _ in range(int(num_iters)):
+            centroids = kmeans_step(points, centroids, valid)
+    else:
+        def cond(i, current, moved):
+            return ops.logical_and(i < int(num_iters), moved > float(tol))
+
+        def body(i, current, moved):
+            new = kmeans_step(points, current, valid)
+            return i + 1, new, ops.max(ops.sum(ops.square(new - current), axis=(1, 2)))
+
+        start = (ops.convert_to_tensor(0, "int32"), centroids,
+                 ops.convert_to_tensor(float("inf"), points.dtype))
+        _, centroids, _ = ops.while_loop(cond, body, start)
     assign, _ = kmeans_assign(points, centroids)
     return centroids, assign, ops.sum(valid, axis=1) > 0

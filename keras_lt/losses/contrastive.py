@@ -4,13 +4,15 @@ One published equation per function:
 
 * :func:`supcon_loss` -- SupCon, Khosla et al. 2020, eq. 2 (``L^sup_out``), with the
   ``temperature / base_temperature`` factor of the authors' ``losses.py``.
-* :func:`class_averaged_supcon_loss` -- the class-averaged supervised contrast of
-  BCL (Zhu et al. 2022, eq. 5-6: class-averaging + class-complement with class
-  prototypes) and BCCL (Kim & Ko 2025): eq. 2 (no prototypes) and the
-  class-complement eq. 6 (the k-means centroids join the contrast set).
+* :func:`class_averaged_supcon_loss` -- supervised contrast with optional prototypes /
+  centroids in the contrast set: BCCL eqs. 2 and 6 as printed (plain sums,
+  ``count="printed"``), and the class-averaged denominator of BCL (Zhu et al. 2022,
+  eq. 6) that BCL's and BCCL's released code compute (``count="contrast"`` /
+  ``"bccl_reference"``).
+* :func:`centroid_contrastive_loss` -- BCCL eq. 5, the centroid loss, with the three
+  readings of its normaliser (``norm``).
 * :func:`bccl_reference_centroid_loss` -- the "centroid loss" as BCCL's released code
-  computes it (``average_loss`` of ``loss/contrastive.py``), an option beside the
-  paper's eq. 5 (:func:`centroid_contrastive_loss`).
+  computes it (``average_loss`` of ``loss/contrastive.py``), an option beside eq. 5.
 
 Shapes: ``features`` (B, V, D) with V views per sample, L2-normalised;
 ``labels`` (B,) integer class ids. Anchors are the V*B view-features in
@@ -20,8 +22,14 @@ code's ``torch.cat(torch.unbind(features, 1))``), so their labels are ``tile(lab
 
 from keras import ops
 
-__all__ = ["view_major", "supcon_loss", "class_averaged_supcon_loss",
-           "bccl_reference_centroid_loss", "nearest_subclass", "centroid_contrastive_loss"]
+__all__ = ["view_major", "supcon_loss", "class_averaged_supcon_loss", "SCL_COUNTS",
+           "bccl_reference_centroid_loss", "nearest_subclass", "centroid_contrastive_loss",
+           "CENTROID_NORMS"]
+
+#: denominators of :func:`class_averaged_supcon_loss` (first: the default)
+SCL_COUNTS = ("contrast", "printed", "bccl_reference")
+#: readings of BCCL eq. 5's normaliser in :func:`centroid_contrastive_loss` (first: default)
+CENTROID_NORMS = ("class", "all", "anchor")
 
 
 def view_major(features):
@@ -112,25 +120,27 @@ def supcon_loss(features, labels=None, temperature=0.07, base_temperature=0.07,
 def class_averaged_supcon_loss(features, labels, num_classes, temperature=0.1,
                                prototypes=None, prototype_labels=None, count="contrast",
                                prototype_valid=None):
-    """Class-averaged (balanced) supervised contrast, BCL eq. 6 / BCCL eqs. 2 and 6.
+    """Supervised contrast with optional prototypes, plain or class-averaged.
 
-    The contrast set is the V*B view-features plus optional class ``prototypes``
-    (BCL: one L2-normalised class centre per class; BCCL eq. 6: the C*k k-means
-    centroids, which makes every class present in every batch -- "class-complement").
-    Only view-features are anchors. For anchor i:
+    BCCL eq. 2 (view-features only) and eq. 6 ("class-complement": the C*k k-means
+    centroids join the contrast set, so every class is present in every batch); BCL
+    (Zhu et al. 2022) eq. 6 with its class prototypes. Only view-features are anchors.
+    For anchor i:
 
     ``log p_ij = s_ij - log sum_{j' != i} exp(s_ij') / w_ij'``,  ``s = z_i.z_j / T``,
     ``L_i = -1/|P(i)| sum_{p in P(i)} log p_ip``, the loss the mean over anchors,
 
     where P(i) are the contrast elements with the anchor's label (itself excluded,
-    prototypes of its class included) and ``w_ij`` the number of contrast elements
-    of class ``y_j`` that row i sees, so each class contributes the *mean* of its
-    exp-similarities to the denominator ("class-averaging"):
+    prototypes of its class included) and ``w_ij`` weighs contrast element j in row i:
 
-    * ``count="contrast"`` (default; BCL's code, and the exact class mean):
+    * ``count="printed"``: ``w = 1``, the plain sums of BCCL eqs. 2 and 6 as printed;
+    * ``count="contrast"`` (default): class-averaging, BCL eq. 6 and BCL's code --
       ``w_ij = N_{y_j} - [j in P(i)]`` with ``N_c`` the number of contrast elements of
-      class c (``V * n_c`` + its prototypes).
-    * ``count="bccl_reference"`` (BCCL's released ``SupConLoss``): ``N_c`` is the count of
+      class c (``V * n_c`` + its prototypes), so each class adds the *mean* of its
+      exp-similarities to the denominator. BCCL ("balanced") builds on it, and its
+      released code class-averages too; the default follows the code here because the
+      printed sums would let head classes dominate every denominator again;
+    * ``count="bccl_reference"``: BCCL's released ``SupConLoss``: ``N_c`` is the count of
       class c among the B labels of *one* view, and weights below 1e-6 become 1
       (singleton classes). Same-class columns are then divided by ``n_c - 1`` and the
       others by ``n_c``: each class weighs about twice its mean.
@@ -141,13 +151,13 @@ def class_averaged_supcon_loss(features, labels, num_classes, temperature=0.1,
         num_classes: C.
         prototypes: optional (P, D) extra contrast elements (not anchors).
         prototype_labels: (P,) int class of each prototype (required with ``prototypes``).
-        count: ``"contrast"`` or ``"bccl_reference"``.
+        count: ``"contrast"``, ``"printed"`` or ``"bccl_reference"``.
         prototype_valid: optional (P,) 0/1; prototypes marked 0 (e.g. centroids of a
             class whose queue is still empty) are left out of the contrast set.
     Returns: scalar.
     """
-    if count not in ("contrast", "bccl_reference"):
-        raise ValueError(f"unknown count {count!r}; use 'contrast' or 'bccl_reference'")
+    if count not in SCL_COUNTS:
+        raise ValueError(f"unknown count {count!r}; use one of {SCL_COUNTS}")
     labels = ops.cast(ops.reshape(labels, (-1,)), "int32")
     anchors, anchor_ids = _view_anchors(features, labels)         # (A, D), (A,); A = V*B
     contrast, contrast_ids = anchors, anchor_ids
@@ -165,16 +175,19 @@ def class_averaged_supcon_loss(features, labels, num_classes, temperature=0.1,
     logits = pairwise_dot(anchors, contrast) / temperature   # (A, A + P)
     not_self = (1.0 - ops.eye(n_anchor, n_contrast, dtype=dtype)) * in_set[None, :]
     positive = ops.cast(ops.equal(anchor_ids[:, None], contrast_ids[None, :]), dtype) * not_self
-    # per-class counts by segment sums (a one-hot would be (A + P) x C: 1.3 GB at
-    # iNaturalist's C = 8142 with its 40,710 centroids)
-    if count == "contrast":
-        class_count = ops.segment_sum(in_set, contrast_ids, num_segments=num_classes)
+    if count == "printed":
+        weight = ops.ones_like(not_self)
     else:
-        class_count = ops.segment_sum(ops.ones_like(labels, dtype=dtype), labels,
-                                      num_segments=num_classes)
-    # counts are integers; weights below 1 occur only where the reference code's
-    # `weight < 1e-6 -> 1` rule applies, or in columns left out of the set
-    weight = at_least(ops.take(class_count, contrast_ids)[None, :] - positive, 1.0)
+        # per-class counts by segment sums (a one-hot would be (A + P) x C: 1.3 GB at
+        # iNaturalist's C = 8142 with its 40,710 centroids)
+        if count == "contrast":
+            class_count = ops.segment_sum(in_set, contrast_ids, num_segments=num_classes)
+        else:
+            class_count = ops.segment_sum(ops.ones_like(labels, dtype=dtype), labels,
+                                          num_segments=num_classes)
+        # counts are integers; weights below 1 occur only where the reference code's
+        # `weight < 1e-6 -> 1` rule applies, or in columns left out of the set
+        weight = at_least(ops.take(class_count, contrast_ids)[None, :] - positive, 1.0)
     log_prob = logits - _masked_log_softmax_denominator(logits, not_self / weight)
     mean_log_prob_pos = ops.sum(positive * log_prob, axis=1) / at_least(
         ops.sum(positive, axis=1), 1.0)
@@ -216,24 +229,41 @@ def nearest_subclass(anchors, anchor_ids, centroids, centroid_valid=None):
 
 
 def centroid_contrastive_loss(features, labels, centroids, temperature=0.1,
-                              centroid_valid=None):
+                              centroid_valid=None, norm="class"):
     """Centroid loss L_CL (BCCL eq. 5): a sub-class supervised contrast.
 
     Each view-feature's sub-class is its nearest centroid within its own class
     (:func:`nearest_subclass`). For anchor i, the positives are the other
     view-features of the same sub-class plus that sub-class's centroid; the
     denominator runs over all other view-features and all C*k centroids:
-    ``L_CL = -1/(N_B + |C|) * sum_i 1/|P(i)| sum_{p in P(i)} log(exp(z_i.p/T) / sum_{a in A(i)} exp(z_i.a/T))``,
-    with N_B = V*B view-features and |C| = C*k centroids, normalised by
-    ``N_B + |C|`` as printed in the paper (the per-anchor terms are summed over the
-    N_B anchors only, since centroids carry no gradient and are not anchors).
+
+    ``L_CL = -1/(N_B + |C|) * sum_i 1/|P(i)| sum_{p in P(i)} log(exp(z_i.p/T) / sum_{a in A(i)} exp(z_i.a/T))``
+
+    with N_B = V*B view-features. The sum runs over the N_B view-features only:
+    centroids carry no gradient and are not anchors. What |C| counts decides the
+    scale of the term, and the paper's own definitions settle it (``norm``):
+
+    * ``"class"`` (default): |C| = k. Eq. 4 defines C per class, as the k centroids
+      ``{mu_y^1..mu_y^k}`` of class y, and eq. 5 uses that symbol; the normaliser is
+      N_B + k, so L_CL stays at ``N_B/(N_B + k)`` (0.98 at B = 128, V = 2, k = 5) of the
+      per-anchor mean at any number of classes;
+    * ``"all"``: |C| = C*k, every centroid of every class. The term then shrinks by
+      ``N_B/(N_B + C*k)``: 0.84 at C = 10, 0.34 at C = 100, 0.049 at C = 1000 and 0.0063
+      at iNaturalist's C = 8142 (B = 128, V = 2, k = 5) -- with gamma = 0.1 on top, it
+      is effectively off on ImageNet-LT and iNaturalist;
+    * ``"anchor"``: the mean over the N_B anchors, like eq. 6 and
+      :func:`class_averaged_supcon_loss`.
 
     Args:
         features: (B, V, D) L2-normalised; labels: (B,); centroids: (C, k, D).
         centroid_valid: optional (C, k) 0/1; invalid centroids (classes whose queue
-            was empty at the refresh) are left out of the contrast set and of |C|.
+            was empty at the refresh) are left out of the contrast set (and, with
+            ``norm="all"``, of |C|).
+        norm: ``"class"``, ``"all"`` or ``"anchor"``.
     Returns: scalar.
     """
+    if norm not in CENTROID_NORMS:
+        raise ValueError(f"unknown norm {norm!r}; use one of {CENTROID_NORMS}")
     anchors, anchor_ids = _view_anchors(features, labels)         # (A, D), (A,)
     c, k, d = ops.shape(centroids)
     flat = ops.cast(ops.reshape(centroids, (c * k, d)), anchors.dtype)
@@ -248,4 +278,8 @@ def centroid_contrastive_loss(features, labels, centroids, temperature=0.1,
     positive = ops.cast(ops.equal(sub[:, None], contrast_sub[None, :]), logits.dtype) * not_self
     log_prob = logits - _masked_log_softmax_denominator(logits, not_self)
     per_anchor = ops.sum(positive * log_prob, axis=1) / at_least(ops.sum(positive, axis=1), 1.0)
-    return -ops.sum(per_anchor) / ops.sum(in_set)
+    if norm == "all":
+        denominator = ops.sum(in_set)
+    else:
+        denominator = ops.cast(n_anchor + (k if norm == "class" else 0), logits.dtype)
+    return -ops.sum(per_anchor) / denominator

@@ -12,13 +12,15 @@ plain ``model.fit`` trains it on torch, TensorFlow and JAX:
    from the end of the warm-up on (paper: every 5 epochs); ``refresh="reference"``
    -- at every step of the epochs divisible by ``refresh_every`` (BCCL's code: 10);
 3. the loss (eq. 9 with §4.3): ``L = L_SCL + L_LC + gamma * L_CL``:
-   before the warm-up ends L_SCL is the class-averaged supervised contrast (eq. 2)
-   and there is no centroid loss; afterwards the centroids join the contrast set
-   (class-complement, eq. 6) and the centroid loss (eq. 5, or the reference
-   code's linear form with ``centroid_loss="reference"``) is added. L_LC is the
-   logit-compensated cross-entropy (eqs. 7-8: logits + log prior, tau = 1).
-   Eq. 9 prints gamma on L_LC; §4.3 and the code put it on the centroid loss,
-   which is what is done here;
+   before the warm-up ends L_SCL is the supervised contrast of eq. 2 and there is
+   no centroid loss; afterwards the centroids join the contrast set
+   (class-complement, eq. 6; ``complement=False`` keeps eq. 2, as the released code
+   does) and the centroid loss (eq. 5, or the reference code's linear form with
+   ``centroid_loss="reference"``) is added. L_SCL class-averages its denominator by
+   default (BCL eq. 6, as BCL's and BCCL's code; ``scl_count="printed"`` gives the
+   plain sums printed in eqs. 2 and 6). L_LC is the logit-compensated cross-entropy
+   (eqs. 7-8: logits + log prior, tau = 1). Eq. 9 prints gamma on L_LC; §4.3 and the
+   code put it on the centroid loss, which is what is done here;
 4. the queues receive the detached z of every view (``queue_store="all_views"``,
    as the code does; ``"classifier_view"`` stores view 0 only) -- every step,
    warm-up included.
@@ -36,7 +38,8 @@ from keras_lt.layers.queues import ClassQueue
 from keras_lt.losses.classification import (
     cross_entropy, log_class_prior, logit_adjusted_cross_entropy)
 from keras_lt.losses.contrastive import (
-    bccl_reference_centroid_loss, centroid_contrastive_loss, class_averaged_supcon_loss)
+    CENTROID_NORMS, SCL_COUNTS, bccl_reference_centroid_loss, centroid_contrastive_loss,
+    class_averaged_supcon_loss)
 from keras_lt.models.classifier import (
     LTClassifier, check_choices, l2_penalty, resolve_class_counts)
 
@@ -50,19 +53,30 @@ class BCCL(LTClassifier):
     Args (beyond :class:`~keras_lt.models.LTClassifier`'s):
         class_counts: training images per class (logit compensation prior).
         feat_dim, head_hidden: projection head ``d -> head_hidden -> feat_dim``.
-        queue_size: M per class (100). num_centroids: k (5).
+        queue_size: M per class (100, the code's ``--queue_size``; the paper gives none).
+        num_centroids: k (5).
         temperature: tau of the contrastive losses (0.1 CIFAR, 0.07 ImageNet).
         gamma: weight of the centroid loss (0.1). lc_tau: logit-compensation scale (1).
         warmup_epochs: epochs of plain L_SCL (paper: 20 CIFAR, 10 ImageNet/iNat).
         refresh_every, refresh: centroid schedule (see module doc).
         steps_per_epoch: batches per epoch (for the schedule).
         centroid_loss: ``"paper"`` (eq. 5) or ``"reference"``.
-        scl_count: class counts of the class-averaged denominator, ``"contrast"``
-            (exact class mean) or ``"bccl_reference"`` (the code's one-view count).
+        centroid_norm: what |C| counts in eq. 5's ``1/(N_B + |C|)``: ``"class"`` (the k
+            centroids of the anchor's class, eq. 4's C), ``"all"`` (all C*k) or
+            ``"anchor"`` (a per-anchor mean); see
+            :func:`~keras_lt.losses.contrastive.centroid_contrastive_loss`.
+        scl_count: the SCL denominator, ``"contrast"`` (class-averaged: exact class
+            mean, BCL eq. 6), ``"printed"`` (plain sums, eqs. 2 and 6 as printed) or
+            ``"bccl_reference"`` (the code's one-view counts).
+        complement: after the warm-up the centroids join the SCL contrast set (eq. 6);
+            ``False``: eq. 2 throughout, as the released code.
         use_scl, use_centroid_loss, use_lc: ablation switches (BCCL Table 4);
             without LC the cross-entropy is plain.
         queue_store: ``"all_views"`` or ``"classifier_view"``.
-        kmeans_iters: Lloyd iterations per refresh.
+        kmeans_iters, kmeans_tol: k-means runs until no class's centroids move more
+            than ``kmeans_tol`` (sum of squared moves), at most ``kmeans_iters``
+            iterations (the code's ``kmeans_gpu`` defaults: 1e-4, 100); ``kmeans_tol=None``
+            runs exactly ``kmeans_iters``.
     """
 
     def __init__(self, backbone="resnet32", num_classes=10, class_counts=None,
@@ -70,16 +84,17 @@ class BCCL(LTClassifier):
                  input_shape=(32, 32, 3), weight_decay=0.0, feat_dim=128, head_hidden=512,
                  queue_size=100, num_centroids=5, temperature=0.1, gamma=0.1, lc_tau=1.0,
                  warmup_epochs=20, refresh_every=5, refresh="paper", steps_per_epoch=1,
-                 centroid_loss="paper", scl_count="contrast", use_scl=True,
-                 use_centroid_loss=True, use_lc=True, queue_store="all_views",
-                 kmeans_iters=20, seed=0, **kwargs):
+                 centroid_loss="paper", centroid_norm="class", scl_count="contrast",
+                 complement=True, use_scl=True, use_centroid_loss=True, use_lc=True,
+                 queue_store="all_views", kmeans_iters=100, kmeans_tol=1e-4, seed=0, **kwargs):
         super().__init__(backbone=backbone, num_classes=num_classes,
                          backbone_kwargs=backbone_kwargs, classifier=classifier,
                          classifier_scale=classifier_scale, input_shape=input_shape,
                          weight_decay=weight_decay, **kwargs)
         check_choices("BCCL", (("refresh", refresh, ("paper", "reference")),
                                ("centroid_loss", centroid_loss, ("paper", "reference")),
-                               ("scl_count", scl_count, ("contrast", "bccl_reference")),
+                               ("centroid_norm", centroid_norm, CENTROID_NORMS),
+                               ("scl_count", scl_count, SCL_COUNTS),
                                ("queue_store", queue_store, ("all_views", "classifier_view"))))
         self.class_counts = resolve_class_counts(class_counts, self.num_classes)
         self.feat_dim, self.head_hidden = int(feat_dim), int(head_hidden)
@@ -87,10 +102,12 @@ class BCCL(LTClassifier):
         self.temperature, self.gamma, self.lc_tau = float(temperature), float(gamma), float(lc_tau)
         self.warmup_epochs, self.refresh_every = int(warmup_epochs), int(refresh_every)
         self.refresh, self.steps_per_epoch = refresh, max(int(steps_per_epoch), 1)
-        self.centroid_loss, self.scl_count = centroid_loss, scl_count
+        self.centroid_loss, self.centroid_norm = centroid_loss, centroid_norm
+        self.scl_count, self.complement = scl_count, bool(complement)
         self.use_scl, self.use_centroid_loss, self.use_lc = bool(use_scl), bool(
             use_centroid_loss), bool(use_lc)
         self.queue_store, self.kmeans_iters, self.seed = queue_store, int(kmeans_iters), int(seed)
+        self.kmeans_tol = None if kmeans_tol is None else float(kmeans_tol)
         self._log_prior = log_class_prior(self.class_counts).astype("float32")
         self.head = ProjectionHead(self.head_hidden, self.feat_dim, name="head")
         self.queue = ClassQueue(self.num_classes, self.queue_size, self.feat_dim, name="queue")
@@ -144,10 +161,51 @@ class BCCL(LTClassifier):
         ``noise`` (C, M): uniform numbers for the k-means initialisation."""
         centroids, _, _ = batched_kmeans(ops.copy(self.queue.features), self.num_centroids,
                                          self.kmeans_iters, valid=self.queue.valid_mask(),
-                                         noise=noise)
+                                         noise=noise, tol=self.kmeans_tol)
         return centroids
 
     # -- the loss ------------------------------------------------------------
+    def loss_terms(self, features, labels, logits, centroids, warm):
+        """The unweighted terms of eq. 9 for one batch, as a dict: ``"lc"`` (or ``"ce"``
+        without logit compensation), ``"scl"`` and ``"centroid"`` (0 during the warm-up;
+        terms switched off by the ablation flags are absent).
+
+        features (B, V, D) L2-normalised, labels (B,), logits (B, C) of the classifier
+        view, centroids (C, k, D) (no gradient), warm: a boolean tensor.
+        """
+        terms = {}
+        if self.use_lc:
+            terms["lc"] = logit_adjusted_cross_entropy(labels, logits, self._log_prior,
+                                                       self.lc_tau)
+        else:
+            terms["ce"] = cross_entropy(labels, logits)
+        # a centroid is all zeros only before its class's queue ever held a feature
+        # (initial value; k-means never returns a zero centroid for a non-empty
+        # queue): such centroids are left out of eq. 5 and eq. 6
+        centroid_valid = ops.cast(ops.sum(ops.square(centroids), axis=-1) > 0, "float32")
+        if self.use_scl:
+            flat = ops.reshape(centroids, (-1, self.feat_dim))
+            proto_labels = ops.repeat(ops.arange(self.num_classes, dtype="int32"),
+                                      self.num_centroids)
+            # during warm-up (or without class-complement) every centroid is left out
+            # of the contrast set, which is eq. 2 exactly (masked == absent); else eq. 6
+            use = 0.0 if not self.complement else 1.0 - ops.cast(warm, "float32")
+            in_contrast = ops.reshape(centroid_valid, (-1,)) * use
+            terms["scl"] = class_averaged_supcon_loss(features, labels, self.num_classes,
+                                                      self.temperature, prototypes=flat,
+                                                      prototype_labels=proto_labels,
+                                                      count=self.scl_count,
+                                                      prototype_valid=in_contrast)
+        if self.use_centroid_loss:
+            if self.centroid_loss == "paper":
+                l_cl = centroid_contrastive_loss(features, labels, centroids, self.temperature,
+                                                 centroid_valid=centroid_valid,
+                                                 norm=self.centroid_norm)
+            else:
+                l_cl = bccl_reference_centroid_loss(features, labels, centroids)
+            terms["centroid"] = ops.where(warm, 0.0, l_cl)
+        return terms
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if not isinstance(y_pred, dict):       # evaluation on single images: plain CE
             return cross_entropy(y, y_pred)
@@ -168,35 +226,9 @@ class BCCL(LTClassifier):
             self.centroids.assign(centroids)
         else:
             centroids = ops.copy(self.centroids)
-        centroids = ops.stop_gradient(centroids)
-        # a centroid is all zeros only before its class's queue ever held a feature
-        # (initial value; k-means never returns a zero centroid for a non-empty
-        # queue): such centroids are left out of eq. 5 and eq. 6
-        centroid_valid = ops.cast(ops.sum(ops.square(centroids), axis=-1) > 0, "float32")
-
-        if self.use_lc:
-            loss = logit_adjusted_cross_entropy(labels, logits, self._log_prior, self.lc_tau)
-        else:
-            loss = cross_entropy(labels, logits)
-        if self.use_scl:
-            flat = ops.reshape(centroids, (-1, self.feat_dim))
-            proto_labels = ops.repeat(ops.arange(self.num_classes, dtype="int32"),
-                                      self.num_centroids)
-            # during warm-up every centroid is left out of the contrast set, which is
-            # eq. 2 exactly (masked prototypes == absent ones); afterwards eq. 6
-            in_contrast = ops.reshape(centroid_valid, (-1,)) * (1.0 - ops.cast(warm, "float32"))
-            loss = loss + class_averaged_supcon_loss(features, labels, self.num_classes,
-                                                     self.temperature, prototypes=flat,
-                                                     prototype_labels=proto_labels,
-                                                     count=self.scl_count,
-                                                     prototype_valid=in_contrast)
-        if self.use_centroid_loss:
-            if self.centroid_loss == "paper":
-                l_cl = centroid_contrastive_loss(features, labels, centroids, self.temperature,
-                                                 centroid_valid=centroid_valid)
-            else:
-                l_cl = bccl_reference_centroid_loss(features, labels, centroids)
-            loss = loss + ops.where(warm, 0.0, self.gamma * l_cl)
+        terms = self.loss_terms(features, labels, logits, ops.stop_gradient(centroids), warm)
+        loss = sum(self.gamma * value if name == "centroid" else value
+                   for name, value in terms.items())
 
         if training:
             stored = features if self.queue_store == "all_views" else features[:, :1]
@@ -214,7 +246,9 @@ class BCCL(LTClassifier):
                 "temperature": self.temperature, "gamma": self.gamma, "lc_tau": self.lc_tau,
                 "warmup_epochs": self.warmup_epochs, "refresh_every": self.refresh_every,
                 "refresh": self.refresh, "steps_per_epoch": self.steps_per_epoch,
-                "centroid_loss": self.centroid_loss, "scl_count": self.scl_count,
+                "centroid_loss": self.centroid_loss, "centroid_norm": self.centroid_norm,
+                "scl_count": self.scl_count, "complement": self.complement,
                 "use_scl": self.use_scl, "use_centroid_loss": self.use_centroid_loss,
                 "use_lc": self.use_lc, "queue_store": self.queue_store,
-                "kmeans_iters": self.kmeans_iters, "seed": self.seed}
+                "kmeans_iters": self.kmeans_iters, "kmeans_tol": self.kmeans_tol,
+                "seed": self.seed}

@@ -11,7 +11,11 @@ One training step (``model.fit`` on torch, TensorFlow and JAX):
    are computed, as MoCo does. The query view (strong augmentation) gives the
    anchors ``z_q = G(F(x))`` (L2-normalised) and the classifier's logits; the key
    view (weak augmentation) gives the keys ``z_k`` with the key encoder, its
-   BatchNorm on batch statistics, without gradient;
+   BatchNorm on batch statistics, without gradient. MoCo's shuffle-BN is not
+   done: it shuffles the keys across GPUs so that no key shares per-GPU BatchNorm
+   statistics with its own query; on one device one BatchNorm sees the whole key
+   batch, whose statistics do not depend on its order, so shuffling changes
+   nothing. It matters only with per-replica BatchNorm on several devices;
 2. ``compute_loss``: ``L = L_reb + L_proto + L_cls``:
    * L_reb (§3.3.1): supervised contrast of each anchor against the batch keys and
      the labelled key queue, weighted per class by the rebalancing factor omega
@@ -64,14 +68,19 @@ class RebSupCon(LTClassifier):
 
     Args (beyond :class:`~keras_lt.models.LTClassifier`'s):
         class_counts: training images per class (frequencies, logit adjustment).
-        feat_dim, head_hidden: the MLP G, ``d -> head_hidden -> feat_dim``.
+        feat_dim, head_hidden: the MLP G, ``d -> head_hidden -> feat_dim`` (§4.2's MLP is
+            128 -> 256 -> 128: hidden 256, output 128; its input is the backbone's d).
         queue_size: labelled key queue length (MoCo: 65,536 on ImageNet).
-        momentum: key-encoder EMA m (0.999).
+        momentum: key-encoder EMA m (0.999, MoCo's default, He et al. 2020; the paper
+            states none).
         temperature: tau of L_reb (0.1).
         alpha, beta, eps: rebalancing factor (Table 7: 0.5, 0.1, 1e-5).
         rebalance: ``"printed"`` (default) or ``"inverse"`` reading of omega.
         grad_momentum: EMA of the per-class gradient-norm statistics (per step).
-        num_prototypes: K. proto_temperature: T of the swapped prediction (0.1).
+        num_prototypes: K.
+        proto_temperature: T of the swapped prediction's ``softmax(Z C / T)``; ``None``
+            (default) uses ``temperature``, the one tau of §4.2 (0.05 CIFAR, 0.2
+            ImageNet-LT / iNaturalist); SwAV's own default is 0.1.
         sinkhorn_epsilon, sinkhorn_iters: 0.05 and 3 (§3.3.2).
         delta: separation margin (1). proto_weights: ``"role"`` or ``"order"``.
         classifier_loss: ``"logit_adjusted"`` (tau = 1; identical to Balanced Softmax,
@@ -86,10 +95,10 @@ class RebSupCon(LTClassifier):
 
     def __init__(self, backbone="resnet32", num_classes=10, class_counts=None,
                  backbone_kwargs=None, classifier="linear", classifier_scale=None,
-                 input_shape=(32, 32, 3), weight_decay=0.0, feat_dim=128, head_hidden=512,
+                 input_shape=(32, 32, 3), weight_decay=0.0, feat_dim=128, head_hidden=256,
                  queue_size=4096, momentum=0.999, temperature=0.1, alpha=0.5, beta=0.1,
                  eps=1e-5, rebalance="printed", grad_momentum=0.9, num_prototypes=30,
-                 proto_temperature=0.1, sinkhorn_epsilon=0.05, sinkhorn_iters=3, delta=1.0,
+                 proto_temperature=None, sinkhorn_epsilon=0.05, sinkhorn_iters=3, delta=1.0,
                  proto_weights="role", classifier_loss="logit_adjusted",
                  classifier_stop_gradient=False, use_rebalance=True, use_prototypes=True,
                  classifier_weight=1.0, **kwargs):
@@ -106,7 +115,9 @@ class RebSupCon(LTClassifier):
         self.temperature, self.alpha, self.beta, self.eps = (
             float(temperature), float(alpha), float(beta), float(eps))
         self.rebalance, self.grad_momentum = rebalance, float(grad_momentum)
-        self.num_prototypes, self.proto_temperature = int(num_prototypes), float(proto_temperature)
+        self.num_prototypes = int(num_prototypes)
+        self.proto_temperature = float(temperature if proto_temperature is None
+                                       else proto_temperature)
         self.sinkhorn_epsilon, self.sinkhorn_iters = float(sinkhorn_epsilon), int(sinkhorn_iters)
         self.delta, self.proto_weights = float(delta), proto_weights
         self.classifier_loss, self.classifier_stop_gradient = (
