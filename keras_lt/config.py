@@ -42,7 +42,8 @@ DEFAULTS = {
         "schedule": "warmup_cosine",
     },
     # Method-specific settings (used when ``method: bccl``); defaults are the
-    # paper's CIFAR values (Kim & Ko 2025, §4.1-4.3), see keras_lt.models.BCCL.
+    # paper's CIFAR values (Kim & Ko 2025, §4.1-4.3) where it gives them, the released
+    # code's otherwise (M = 100, the k-means tolerance); see keras_lt.models.BCCL.
     # ``warmup_epochs: null`` means "the same as optim.warmup_epochs", as in the
     # reference code, where one --warmup_epochs drives the lr warm-up and the
     # SCL -> class-complement switch.

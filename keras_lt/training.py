@@ -296,21 +296,33 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None):
 
 def final_report(model, ds, cfg, run_dir, state, mean, std):
     """Evaluate the best (else last) checkpoint on the test split and write
-    ``test_report.*`` next to it."""
+    ``test_report.*`` next to it; when the best epoch is not the last, the last
+    checkpoint too, into ``last/test_report.*`` (papers whose code keeps the best
+    *test* epoch are compared with both)."""
     from keras_lt.eval.runner import report_split
 
-    best = run_dir / "best.weights.h5"
-    used = best if best.exists() else run_dir / "last.weights.h5"
+    if "test" not in ds.splits:
+        print("the dataset has no test split; no test report written")
+        return None
+    best, last = run_dir / "best.weights.h5", run_dir / "last.weights.h5"
+    info = {"recipe": cfg["name"], "epochs": state["epoch"],
+            "best_epoch": state.get("best_epoch"), "selected_on": f"val {cfg['eval']['select_on']}",
+            "config_hash": state["config_hash"],
+            "train_seconds": round(state.get("train_seconds", 0.0), 1), **run_info()}
+    if last.exists() and best.exists() and state.get("best_epoch") != state["epoch"]:
+        _load_model_weights(model, last)
+        report_split(model, ds, cfg, "test", run_dir / "last", "test_report",
+                     {**info, "checkpoint": str(last), "weights": "last",
+                      "weights_epoch": state["epoch"]}, mean=mean, std=std)
+    used = best if best.exists() else last
+    _load_model_weights(model, used)
+    return report_split(model, ds, cfg, "test", run_dir, "test_report",
+                        {**info, "checkpoint": str(used)}, mean=mean, std=std)
+
+
+def _load_model_weights(model, path):
     with warnings.catch_warnings():
         # a best checkpoint from a frozen-backbone phase has fewer optimizer slots than
         # the model now; only its model weights matter for the report
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-        model.load_weights(used)
-    if "test" not in ds.splits:
-        print("the dataset has no test split; no test report written")
-        return None
-    info = {"recipe": cfg["name"], "checkpoint": str(used), "epochs": state["epoch"],
-            "best_epoch": state.get("best_epoch"), "selected_on": f"val {cfg['eval']['select_on']}",
-            "config_hash": state["config_hash"],
-            "train_seconds": round(state.get("train_seconds", 0.0), 1), **run_info()}
-    return report_split(model, ds, cfg, "test", run_dir, "test_report", info, mean=mean, std=std)
+        model.load_weights(path)

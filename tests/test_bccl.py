@@ -60,6 +60,10 @@ def test_bccl_weights_round_trip_with_queues(tmp_path):
 def test_bccl_rejects_bad_options():
     with pytest.raises(ValueError, match="centroid_loss"):
         make_model(centroid_loss="nope")
+    with pytest.raises(ValueError, match="centroid_norm"):
+        make_model(centroid_norm="batch")
+    with pytest.raises(ValueError, match="scl_count"):
+        make_model(scl_count="plain")
     with pytest.raises(ValueError, match="class_counts"):
         make_model(class_counts=[1, 2])
 
@@ -91,3 +95,38 @@ def test_bccl_checkpoint_loads_on_another_backend(tmp_path):
     for i, v in enumerate(mine):
         np.testing.assert_allclose(out[f"var{i}"], v, rtol=1e-6, atol=1e-6)
     assert np.abs(ops.convert_to_numpy(model.centroids)).sum() > 0   # past warm-up: real centroids
+
+
+def test_loss_terms_follow_the_paper_and_reference_switches():
+    """After the warm-up: eq. 6 (centroids in the contrast set) unless ``complement=False``
+    (eq. 2, the code); eq. 5 scaled by the chosen |C|; the printed plain-sum SCL; and
+    during the warm-up no centroid loss and no centroids in the contrast."""
+    from keras_lt.losses.contrastive import (
+        centroid_contrastive_loss, class_averaged_supcon_loss)
+
+    rng = np.random.default_rng(3)
+    f = rng.normal(size=(B, 2, 8)).astype("float32")
+    f /= np.linalg.norm(f, axis=-1, keepdims=True)
+    y = np.array([0, 0, 1, 1, 2, 3, 0, 1], "int32")
+    logits = rng.normal(size=(B, C)).astype("float32")
+    cen = (0.5 * rng.normal(size=(C, 2, 8))).astype("float32")
+    after, during = ops.convert_to_tensor(False), ops.convert_to_tensor(True)
+
+    def terms(model, warm=after):
+        return {k: float(ops.convert_to_numpy(v))
+                for k, v in model.loss_terms(f, y, logits, cen, warm).items()}
+
+    paper, code = terms(make_model()), terms(make_model(complement=False))
+    plain = float(ops.convert_to_numpy(class_averaged_supcon_loss(f, y, C, 0.1)))
+    assert code["scl"] == pytest.approx(plain, rel=1e-6)
+    assert abs(paper["scl"] - plain) > 1e-3
+    assert terms(make_model(), during)["scl"] == pytest.approx(plain, rel=1e-6)
+    assert terms(make_model(), during)["centroid"] == 0.0
+    for norm in ("class", "all", "anchor"):
+        got = terms(make_model(centroid_norm=norm))["centroid"]
+        want = float(ops.convert_to_numpy(centroid_contrastive_loss(f, y, cen, 0.1, norm=norm)))
+        assert got == pytest.approx(want, rel=1e-6), norm
+    printed = terms(make_model(scl_count="printed"))["scl"]
+    assert abs(printed - paper["scl"]) > 1e-3
+    assert set(terms(make_model(use_lc=False))) == {"ce", "scl", "centroid"}
+    assert set(terms(make_model(use_scl=False, use_centroid_loss=False))) == {"lc"}

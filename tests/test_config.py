@@ -5,7 +5,7 @@ import pytest
 from keras import ops
 
 from keras_lt.config import ConfigError, apply_override, config_hash, load_config
-from keras_lt.utils.schedules import WarmupCosine
+from keras_lt.utils.schedules import EpochWarmupCosine, WarmupCosine
 
 
 def test_overrides_parse_yaml(tmp_path):
@@ -47,3 +47,26 @@ def test_warmup_cosine_values():
     assert lr[55] == pytest.approx(0.05, rel=1e-5)
     assert lr[100] == pytest.approx(0.0, abs=1e-7)
     assert np.all(np.diff(lr[10:]) <= 1e-9)
+
+
+def test_bccl_epoch_schedule_is_the_reference_codes():
+    """BCCL's utils.adjust_lr: lr * (e + 1) / W in warm-up epochs, then
+    lr * 0.5 * (1 + cos(pi * (e - W + 1) / (E - W + 1))), constant within an epoch."""
+    import math
+
+    s = EpochWarmupCosine(0.15, epochs=200, steps_per_epoch=96, warmup_epochs=10)
+    at = lambda epoch, i=0: float(ops.convert_to_numpy(s(epoch * 96 + i)))   # noqa: E731
+    for epoch in (0, 1, 9, 10, 50, 100, 150, 199):
+        want = (0.15 * (epoch + 1) / 10 if epoch < 10 else
+                0.15 * 0.5 * (1 + math.cos(math.pi * (epoch - 9) / 191)))
+        assert at(epoch) == pytest.approx(want, rel=1e-5, abs=1e-7), epoch
+        assert at(epoch, 95) == pytest.approx(want, rel=1e-5, abs=1e-7), epoch   # whole epoch
+    assert at(199) == pytest.approx(1.01e-5, rel=1e-2)      # the last epoch's lr is not 0
+
+
+def test_unknown_schedule_is_refused():
+    from keras_lt.training import TrainingError, make_optimizer
+
+    cfg = load_config(None, ["optim.schedule=step"])
+    with pytest.raises(TrainingError, match="optim.schedule"):
+        make_optimizer(cfg, 10)

@@ -66,9 +66,47 @@ def test_train_writes_run_directory_and_report(digits, straight_run):
     assert report["num_samples"] == metrics["num_samples"] > 0
     assert {"many", "medium", "few", "class_avg", "top1"} <= set(report)
     assert len((run / "log.csv").read_text().strip().splitlines()) == 3   # header + 2 epochs
+    # the last epoch is reported too when it is not the selected one
+    if state["best_epoch"] == 2:
+        assert not (run / "last").exists()
+    else:
+        last = json.loads((run / "last" / "test_report.json").read_text())
+        assert last["info"]["weights"] == "last" and last["info"]["weights_epoch"] == 2
+        assert last["info"]["checkpoint"].endswith("last.weights.h5")
     # a second run into the same directory is refused (would mix two runs)
     with pytest.raises(TrainingError, match="--resume"):
         train(cfg, run, verbose=0)
+
+
+def test_final_report_adds_the_last_epoch_and_export_keeps_it(digits, straight_run, tmp_path):
+    """With the selected epoch before the last, the last checkpoint gets its own test report
+    (``last/``), and the exported card records it beside the selected one."""
+    import shutil
+
+    from keras_lt.hub.export import last_epoch_test
+    from keras_lt.models.builder import build_method_model
+    from keras_lt.training import final_report, load_data
+
+    run = tmp_path / "run"
+    shutil.copytree(straight_run[0], run)
+    shutil.rmtree(run / "last", ignore_errors=True)
+    state = json.loads((run / "state.json").read_text())
+    state["best_epoch"] = 1                       # pretend epoch 1 won on val
+    cfg = tiny_cfg(digits, epochs=2)
+    ds, mean, std, shape = load_data(cfg)
+    model = build_method_model(cfg, ds.num_classes, list(ds.train_counts), shape, 1)
+    final_report(model, ds, cfg, run, state, mean, std)
+    last = json.loads((run / "last" / "test_report.json").read_text())
+    best = json.loads((run / "test_report.json").read_text())
+    assert last["info"]["checkpoint"].endswith("last.weights.h5")
+    assert best["info"]["checkpoint"].endswith("best.weights.h5")
+    kept = last_epoch_test(run, state, best)
+    assert kept["epoch"] == 2 and kept["top1"] == last["top1"]
+    state["best_epoch"] = 2                       # the selected epoch is the last: same report
+    shutil.rmtree(run / "last")
+    assert last_epoch_test(run, state, best)["top1"] == best["top1"]
+    state["best_epoch"] = 1                       # neither: nothing is invented
+    assert last_epoch_test(run, state, best) is None
 
 
 def test_resume_continues_exactly(digits, straight_run, tmp_path):

@@ -159,8 +159,9 @@ def render_vs_paper(dataset="cifar10lt"):
     from keras_lt.hub.paper_results import paper_result
     from keras_lt.hub.registry import list_models
 
-    lines = ["| model | IF | epochs | top-1 | class-avg | many | medium | few | paper top-1 | gap "
-             "| paper source |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | IF | epochs | top-1 | class-avg | many | medium | few | last-epoch top-1 "
+             "| paper top-1 | gap | paper source |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     entries = [e for e in list_models(published_only=True) if e.dataset == dataset]
     entries.sort(key=lambda e: (-(e.imbalance_factor or 0), e.name))
     for e in entries:
@@ -169,6 +170,8 @@ def render_vs_paper(dataset="cifar10lt"):
         epochs = meta.get("training", {}).get("epochs", "?")
         nums = " | ".join("–" if m.get(k) is None else f"{m[k]:.2f}"
                           for k in ("top1", "class_avg", "many", "medium", "few"))
+        last = meta.get("training", {}).get("last_epoch_test")
+        nums += " | " + ("not kept" if last is None else _pct(last["top1"]))
         ref = paper_result(e.name)
         if ref is None:
             paper = "none reported | – | –"

@@ -138,6 +138,11 @@ def _budget_lines(recipe, training):
              f"{training.get('best_epoch', '?')} by {training.get('selected_on', 'validation')}); "
              f"batch {optim['batch_size']}, SGD momentum {optim['momentum']}, lr {optim['lr']} "
              f"(warm-up {optim['warmup_epochs']} epochs, cosine), weight decay {optim['weight_decay']}"]
+    last = training.get("last_epoch_test")
+    if last and last.get("top1") is not None:
+        lines.append(f"- Last epoch ({last.get('epoch', '?')}) on the test split: top-1 "
+                     f"{100 * last['top1']:.2f}, class-average {100 * last['class_avg']:.2f} "
+                     f"(papers whose code keeps the best test epoch compare with either)")
     hw = training.get("hardware")
     if hw:
         lines.append(f"- Hardware: {hw}; backend {training.get('backend', '?')}, "

@@ -65,6 +65,23 @@ def training_facts(state, report_info):
             "checkpoint": report_info.get("checkpoint"), "config_hash": state.get("config_hash")}
 
 
+#: the test metrics of the last epoch that a card keeps beside the selected epoch's
+LAST_EPOCH_METRICS = ("top1", "class_avg", "many", "medium", "few")
+
+
+def last_epoch_test(run_dir, state, report):
+    """The last epoch's test metrics (``last/test_report.json``, or the report itself when
+    the selected epoch is the last), or ``None`` when the run kept no such report."""
+    path = Path(run_dir) / "last" / "test_report.json"
+    if path.is_file():
+        last = json.loads(path.read_text())
+    elif state.get("best_epoch") == state.get("epoch"):
+        last = report
+    else:
+        return None
+    return {"epoch": state.get("epoch"), **{k: last.get(k) for k in LAST_EPOCH_METRICS}}
+
+
 def export_run(run_dir, out_dir, weights="best", overwrite=False, base_model=None, note=None):
     """Write the pretrained folder of ``run_dir`` into ``out_dir``; returns its path.
 
@@ -100,6 +117,9 @@ def export_run(run_dir, out_dir, weights="best", overwrite=False, base_model=Non
     model.load_weights(str(wpath))
     extra = [p for p in [run_dir / "test_report_per_class.png"] if p.is_file()]
     training = training_facts(state, report.get("info", {}))
+    last = last_epoch_test(run_dir, state, report)
+    if last is not None:
+        training["last_epoch_test"] = last
     if note:
         training["note"] = str(note)
     return save_pretrained(model, out_dir, recipe, class_names, counts,

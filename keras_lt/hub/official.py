@@ -148,7 +148,7 @@ def convert_official(src, out_dir, recipe, *, data=None, train_list=None, class_
     Args:
         src: the checkpoint file.
         recipe: zoo recipe name (e.g. ``"bccl-resnet32-cifar10lt-if100"``), path or dict.
-        overrides: ``KEY=VALUE`` recipe overrides (e.g. ``bccl.feat_dim=2048`` for a
+        overrides: ``KEY=VALUE`` recipe overrides (e.g. ``bccl.head_hidden=2048`` for a
             release whose head differs from the paper's).
         data, train_list, class_names_file: where the classes come from (:func:`class_info`).
         source_url: where the release was downloaded from (credited on the card).
