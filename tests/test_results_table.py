@@ -46,7 +46,7 @@ def test_vs_paper_rows_come_from_the_cards_and_the_paper_figures():
         assert cells[8] == ("not kept" if last is None else f"{100 * last['top1']:.2f}")
         ref = paper_result(name)
         if ref is None:
-            assert cells[9] == "none reported"
+            assert cells[9] == "not recorded"
         else:
             assert float(cells[9]) == ref.top1 and float(cells[10]) == round(top1 - ref.top1, 2)
         rows += 1

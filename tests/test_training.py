@@ -212,8 +212,10 @@ def test_bccl_recipe_trains_and_resumes_with_the_same_queues(digits, tmp_path):
 
     terms = loss_breakdown.breakdown(straight)
     assert terms["step"] == int(a["steps"])
-    for key in ("scl_warmup", "scl_with_centroids", "centroid_loss", "l2_penalty"):
+    for key in ("scl_warmup", "scl_after_warmup", "centroid_after_warmup", "lc_after_warmup",
+                "l2_penalty"):
         assert np.isfinite(terms[key]) and terms[key] > 0, key
+    assert terms["centroid_warmup"] == 0.0
 
 
 def test_bccl_recipe_needs_two_views(digits, tmp_path):

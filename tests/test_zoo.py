@@ -336,7 +336,9 @@ def test_paper_figures_are_for_existing_recipes():
 
     for name, ref in PAPER_RESULTS.items():
         assert (ROOT / "zoo_configs" / f"{name}.yaml").is_file(), name
-        assert 0 < ref.top1 < 100 and "Table" in ref.source
+        # a printed table, or the authors' own README at a pinned commit
+        assert 0 < ref.top1 < 100
+        assert "Table" in ref.source or ("README" in ref.source and "@" in ref.source), name
 
 
 def test_publish_dry_run_lists_files_and_refuses_pickles(zoo, tmp_path, capsys):

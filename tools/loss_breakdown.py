@@ -25,7 +25,6 @@ def breakdown(run_dir, weights="last", seed=1):
     from keras_lt.config import load_config
     from keras_lt.data.pipeline import make_loader
     from keras_lt.losses.classification import cross_entropy, logit_adjusted_cross_entropy
-    from keras_lt.losses.contrastive import centroid_contrastive_loss, class_averaged_supcon_loss
     from keras_lt.losses.prototypes import (
         aggregation_loss, prototype_scores, separation_loss, sinkhorn, swapped_prediction_loss)
     from keras_lt.losses.rebalance import rebalanced_supcon_loss, rebalanced_supcon_terms
@@ -53,14 +52,14 @@ def breakdown(run_dir, weights="last", seed=1):
         z = ops.transpose(ops.reshape(out["z"], (len(x), b, -1)), (1, 0, 2))
         logits = out["logits"][:b]
         cen = ops.convert_to_tensor(model.centroids)
-        flat = ops.reshape(cen, (-1, model.feat_dim))
-        labels = ops.repeat(ops.arange(model.num_classes, dtype="int32"), model.num_centroids)
-        terms.update(
-            scl_warmup=num(class_averaged_supcon_loss(z, y, model.num_classes, model.temperature)),
-            scl_with_centroids=num(class_averaged_supcon_loss(
-                z, y, model.num_classes, model.temperature, flat, labels)),
-            centroid_loss=num(centroid_contrastive_loss(z, y, cen, model.temperature)),
-            centroid_norm_mean=float(np.linalg.norm(ops.convert_to_numpy(cen), axis=-1).mean()))
+        # the model's own terms (its SCL count, complement, centroid loss and norm), as they
+        # are during the warm-up and after it
+        for phase, warm in (("warmup", True), ("after_warmup", False)):
+            for name, value in model.loss_terms(z, ops.convert_to_tensor(y, "int32"), logits, cen,
+                                                ops.convert_to_tensor(warm)).items():
+                terms[f"{name}_{phase}"] = num(value)
+        terms["centroid_norm_mean"] = float(
+            np.linalg.norm(ops.convert_to_numpy(cen), axis=-1).mean())
     elif isinstance(model, RebSupCon):
         zq, zk, logits = out["z_q"], out["z_k"], out["logits"]
         keys = ops.concatenate([zk, ops.convert_to_tensor(model.queue_keys)], 0)

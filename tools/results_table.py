@@ -174,7 +174,7 @@ def render_vs_paper(dataset="cifar10lt"):
         nums += " | " + ("not kept" if last is None else _pct(last["top1"]))
         ref = paper_result(e.name)
         if ref is None:
-            paper = "none reported | – | –"
+            paper = "not recorded | – | –"
         else:
             gap = "–" if m.get("top1") is None else f"{m['top1'] - ref.top1:+.2f}"
             paper = f"{ref.top1:.2f} | {gap} | {ref.source}"

@@ -58,6 +58,7 @@ PAPER_RESULTS = {
 
 
 def paper_result(name):
-    """The published figure for zoo recipe ``name``, or ``None`` when no paper
-    reports that exact setting (Reb-SupCon reports no CIFAR-10-LT numbers)."""
+    """The published figure for zoo recipe ``name``, or ``None`` when none is recorded
+    here (Reb-SupCon reports no CIFAR-10-LT numbers; tables of the papers that could not
+    be read are not recorded either, see the README)."""
     return PAPER_RESULTS.get(name)
