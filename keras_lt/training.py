@@ -35,6 +35,7 @@ from keras_lt.eval.report import evaluate_model
 from keras_lt.losses import get_loss
 from keras_lt.models.builder import build_method_model
 from keras_lt.utils.schedules import EpochWarmupCosine, WarmupCosine
+from keras_lt.utils.seed import set_seed
 
 
 class TrainingError(RuntimeError):
@@ -232,7 +233,7 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None):
     if method == "rebsupcon" and len(views) != 2:
         raise TrainingError(f"method rebsupcon needs exactly two views (query view, key "
                             f"view), got data.views={views}")
-    keras.utils.set_random_seed(int(cfg["seed"]))
+    set_seed(int(cfg["seed"]))
     loader = make_loader(train_split, views=cfg["data"]["views"], batch_size=optim["batch_size"],
                          mean=mean, std=std, shuffle=True, seed=int(cfg["seed"]), drop_last=True,
                          workers=int(cfg["data"]["workers"]), image_size=cfg["data"].get("image_size"))

@@ -259,3 +259,40 @@ def test_pipeline_and_training_need_no_tensorflow(tmp_path):
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "trained without tensorflow" in out.stdout
+
+
+_NO_TF_TOOLS_SCRIPT = """
+import sys
+root = sys.argv[1]
+sys.path.insert(0, root + "/tools")
+import train as train_tool, evaluate as evaluate_tool
+from keras_lt.data.prepare import prepare_dataset
+from keras_lt.hub.pretrained import from_pretrained
+
+prepare_dataset("digits", "digits", progress=False)
+assert train_tool.main(["--config", root + "/zoo_configs/demo-digits-resnet32.yaml",
+                        "--set", "data.prepared=digits", "--set", "model.backbone=resnet20",
+                        "--set", "optim.epochs=1", "--set", "data.workers=1",
+                        "--set", "runtime.verbose=0", "--run-dir", "run"]) in (0, None)
+assert evaluate_tool.main(["run"]) in (0, None)
+model = from_pretrained(root + "/model_cards/la-resnet32-cifar10lt-if100")
+print("tensorflow imported:", "tensorflow" in sys.modules)
+"""
+
+
+@pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="checks torch and jax only")
+def test_train_evaluate_and_load_tools_never_import_tensorflow(tmp_path):
+    """With TensorFlow installed, tools/train.py, tools/evaluate.py and from_pretrained on
+    torch / JAX leave it unimported (it costs seconds and hundreds of MB)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend(), "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = subprocess.run([sys.executable, "-c", _NO_TF_TOOLS_SCRIPT, str(root)], env=env,
+                         cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "tensorflow imported: False" in out.stdout, out.stdout[-2000:]

@@ -11,12 +11,13 @@ Layout (He et al. 2016, CIFAR variant, "option A" shortcuts), channels-last:
   sides; the identity otherwise;
 * global average pooling -> features of size ``64 * width`` (no final linear layer).
 
-Every conv uses *symmetric* zero padding 1, written as ``ZeroPadding2D(1)`` followed
-by a ``'valid'`` conv: Keras' ``padding='same'`` with stride 2 pads (0, 1) instead of
-(1, 1) and does not reproduce the PyTorch reference. BatchNorm uses torch's
-defaults (``epsilon=1e-5``, ``momentum=0.9`` in Keras' convention = 0.1 in torch's).
-Convs are initialised like ``torch.nn.init.kaiming_normal_`` (untruncated normal,
-fan-in, ReLU gain). Layer names mirror the torch module names with dots replaced by
+Every conv uses *symmetric* zero padding 1 (torch's ``padding=1``; Keras' ``'same'`` pads
+(0, 1) at stride 2 and does not reproduce the reference): :class:`~keras_lt.layers.conv.PaddedConv2D`.
+BatchNorm uses torch's defaults (``epsilon=1e-5``, ``momentum=0.9`` in Keras' convention = 0.1
+in torch's). Convs are initialised like ``torch.nn.init.kaiming_normal_`` (untruncated normal,
+fan-in, ReLU gain). The network runs channels-first on torch and channels-last elsewhere
+(:func:`~keras_lt.layers.conv.data_format`); the input is channels-last on every backend and
+the weights are the same. Layer names mirror the torch module names with dots replaced by
 underscores (``conv1``, ``bn1``, ``layer2_0_conv1``, ``layer2_0_bn2``...), which is
 what :mod:`keras_lt.hub.convert` relies on.
 """
@@ -24,28 +25,31 @@ what :mod:`keras_lt.hub.convert` relies on.
 import keras
 from keras import layers, ops
 
-BN_EPSILON = 1e-5
-BN_MOMENTUM = 0.9
+from keras_lt.layers.conv import BatchNorm, PaddedConv2D, backend_data_format, kaiming_normal
+
+__all__ = ["ShortcutA", "batch_norm", "channels_first_input", "cifar_resnet", "conv3x3",
+           "resnet20", "resnet32", "resnet44", "resnet56"]
 
 
-def kaiming_normal(mode="fan_in"):
-    """``torch.nn.init.kaiming_normal_(w, mode=mode, nonlinearity='relu')``:
-    untruncated normal with std ``sqrt(2 / fan)`` (Keras' ``HeNormal`` is truncated)."""
-    return keras.initializers.VarianceScaling(
-        scale=2.0, mode=mode, distribution="untruncated_normal")
+def batch_norm(name, data_format):
+    """BatchNorm over the channel axis of ``data_format``."""
+    return BatchNorm(axis=1 if data_format == "channels_first" else -1, name=name)
 
 
-def batch_norm(name):
-    """BatchNormalization with the PyTorch defaults (eps 1e-5, torch momentum 0.1)."""
-    return layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name)
+def channels_first_input(inputs, data_format):
+    """The channels-last model input in the backbone's layout (one transpose when
+    ``data_format`` is channels-first)."""
+    if data_format == "channels_first":
+        return layers.Permute((3, 1, 2), name="to_channels_first")(inputs)
+    return inputs
 
 
 @keras.saving.register_keras_serializable(package="keras_lt")
 class ShortcutA(layers.Layer):
-    """Parameter-free "option A" shortcut of the CIFAR ResNets (channels-last).
+    """Parameter-free "option A" shortcut of the CIFAR ResNets.
 
-    Subsamples with stride 2 (``x[:, ::2, ::2, :]``) and zero-pads ``pad`` channels
-    on both sides of the channel axis, so ``C -> C + 2 * pad``.
+    Subsamples with stride 2 (``x[:, ::2, ::2, :]`` channels-last) and zero-pads ``pad``
+    channels on both sides of the channel axis, so ``C -> C + 2 * pad``.
 
     Example:
     >>> y = ShortcutA(pad=8)(np.ones((1, 32, 32, 16), "float32"))
@@ -53,50 +57,53 @@ class ShortcutA(layers.Layer):
     (1, 16, 16, 32)
     """
 
-    def __init__(self, pad, **kwargs):
+    def __init__(self, pad, data_format="channels_last", **kwargs):
         super().__init__(**kwargs)
         self.pad = int(pad)
+        self.data_format = data_format
 
     def call(self, x):
+        if self.data_format == "channels_first":
+            return ops.pad(x[:, :, ::2, ::2], [[0, 0], [self.pad, self.pad], [0, 0], [0, 0]])
         x = x[:, ::2, ::2, :]
         return ops.pad(x, [[0, 0], [0, 0], [0, 0], [self.pad, self.pad]])
 
     def compute_output_shape(self, input_shape):
-        b, h, w, c = input_shape
+        first = self.data_format == "channels_first"
+        b, c, h, w = input_shape if first else (input_shape[0], input_shape[3], *input_shape[1:3])
         h = None if h is None else (h + 1) // 2
         w = None if w is None else (w + 1) // 2
         c = None if c is None else c + 2 * self.pad
-        return (b, h, w, c)
+        return (b, c, h, w) if first else (b, h, w, c)
 
     def get_config(self):
-        return {**super().get_config(), "pad": self.pad}
+        return {**super().get_config(), "pad": self.pad, "data_format": self.data_format}
 
 
-def conv3x3(x, filters, strides, name):
-    """Symmetric padding 1 + 'valid' 3x3 conv without bias (torch ``padding=1``)."""
-    x = layers.ZeroPadding2D(1, name=f"{name}_pad")(x)
-    return layers.Conv2D(filters, 3, strides=strides, padding="valid", use_bias=False,
-                         kernel_initializer=kaiming_normal("fan_in"), name=name)(x)
+def conv3x3(x, filters, strides, name, data_format):
+    """3x3 conv without bias, symmetric padding 1 (torch ``padding=1``)."""
+    return PaddedConv2D(filters, 3, strides=strides, pad=1, data_format=data_format,
+                        kernel_initializer=kaiming_normal("fan_in"), name=name)(x)
 
 
-def basic_block(x, in_planes, planes, stride, name):
+def basic_block(x, in_planes, planes, stride, name, data_format):
     """CIFAR BasicBlock with option-A shortcut; returns the block output."""
-    out = conv3x3(x, planes, stride, f"{name}_conv1")
-    out = batch_norm(f"{name}_bn1")(out)
+    out = conv3x3(x, planes, stride, f"{name}_conv1", data_format)
+    out = batch_norm(f"{name}_bn1", data_format)(out)
     out = layers.ReLU(name=f"{name}_relu1")(out)
-    out = conv3x3(out, planes, 1, f"{name}_conv2")
-    out = batch_norm(f"{name}_bn2")(out)
+    out = conv3x3(out, planes, 1, f"{name}_conv2", data_format)
+    out = batch_norm(f"{name}_bn2", data_format)(out)
     if stride != 1 or in_planes != planes:
         if stride != 2 or planes - in_planes != 2 * (planes // 4):
             raise ValueError("option-A shortcut supports stride 2 with channels doubling only")
-        shortcut = ShortcutA(planes // 4, name=f"{name}_shortcut")(x)
+        shortcut = ShortcutA(planes // 4, data_format=data_format, name=f"{name}_shortcut")(x)
     else:
         shortcut = x
     out = layers.Add(name=f"{name}_add")([out, shortcut])
     return layers.ReLU(name=f"{name}_out")(out)
 
 
-def cifar_resnet(depth=32, input_shape=(32, 32, 3), width=1, name=None):
+def cifar_resnet(depth=32, input_shape=(32, 32, 3), width=1, name=None, data_format=None):
     """Functional CIFAR ResNet-``depth`` (depth = 6n + 2) returning pooled features.
 
     Args:
@@ -104,6 +111,8 @@ def cifar_resnet(depth=32, input_shape=(32, 32, 3), width=1, name=None):
         input_shape: (H, W, C) channels-last input shape.
         width: channel multiplier (``width=4`` is the "x4" ResNet-32 of BCCL Table 1).
         name: model name (default ``f"resnet{depth}"``, with ``"x{width}"`` if width != 1).
+        data_format: the layout inside the network (default: the backend's,
+            :func:`~keras_lt.layers.conv.backend_data_format`); the input is channels-last.
 
     Returns:
         ``keras.Model`` mapping (B, H, W, C) images to (B, 64 * width) features.
@@ -121,27 +130,28 @@ def cifar_resnet(depth=32, input_shape=(32, 32, 3), width=1, name=None):
     n = (depth - 2) // 6
     if name is None:
         name = f"resnet{depth}" + ("" if width == 1 else f"x{width}")
+    fmt = data_format or backend_data_format()
     inputs = keras.Input(shape=tuple(input_shape), name="images")
-    x = conv3x3(inputs, 16 * width, 1, "conv1")
-    x = batch_norm("bn1")(x)
+    x = conv3x3(channels_first_input(inputs, fmt), 16 * width, 1, "conv1", fmt)
+    x = batch_norm("bn1", fmt)(x)
     x = layers.ReLU(name="relu")(x)
     in_planes = 16 * width
     for stage, (planes, stride) in enumerate(((16, 1), (32, 2), (64, 2)), start=1):
         planes *= width
         for i in range(n):
             x = basic_block(x, in_planes, planes, stride if i == 0 else 1,
-                            name=f"layer{stage}_{i}")
+                            name=f"layer{stage}_{i}", data_format=fmt)
             in_planes = planes
-    x = layers.GlobalAveragePooling2D(name="avgpool")(x)
+    x = layers.GlobalAveragePooling2D(data_format=fmt, name="avgpool")(x)
     return keras.Model(inputs, x, name=name)
 
 
-def resnet20(input_shape=(32, 32, 3), width=1, name=None):
+def resnet20(input_shape=(32, 32, 3), width=1, name=None, data_format=None):
     """CIFAR ResNet-20 (3 blocks per stage). See :func:`cifar_resnet`."""
-    return cifar_resnet(20, input_shape, width, name)
+    return cifar_resnet(20, input_shape, width, name, data_format)
 
 
-def resnet32(input_shape=(32, 32, 3), width=1, name=None):
+def resnet32(input_shape=(32, 32, 3), width=1, name=None, data_format=None):
     """CIFAR ResNet-32 of LDAM/BCL/BCCL (5 blocks per stage, 463,504 parameters at
     ``width=1``, 64-d features; ``width=4`` gives 256-d features). See :func:`cifar_resnet`.
 
@@ -149,14 +159,14 @@ def resnet32(input_shape=(32, 32, 3), width=1, name=None):
     >>> resnet32(width=4).output_shape
     (None, 256)
     """
-    return cifar_resnet(32, input_shape, width, name)
+    return cifar_resnet(32, input_shape, width, name, data_format)
 
 
-def resnet44(input_shape=(32, 32, 3), width=1, name=None):
+def resnet44(input_shape=(32, 32, 3), width=1, name=None, data_format=None):
     """CIFAR ResNet-44 (7 blocks per stage). See :func:`cifar_resnet`."""
-    return cifar_resnet(44, input_shape, width, name)
+    return cifar_resnet(44, input_shape, width, name, data_format)
 
 
-def resnet56(input_shape=(32, 32, 3), width=1, name=None):
+def resnet56(input_shape=(32, 32, 3), width=1, name=None, data_format=None):
     """CIFAR ResNet-56 (9 blocks per stage). See :func:`cifar_resnet`."""
-    return cifar_resnet(56, input_shape, width, name)
+    return cifar_resnet(56, input_shape, width, name, data_format)

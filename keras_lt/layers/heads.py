@@ -14,8 +14,7 @@ import math
 import keras
 from keras import layers, ops
 
-BN_EPSILON = 1e-5
-BN_MOMENTUM = 0.9
+from keras_lt.layers.conv import BatchNorm
 
 
 def l2_normalize(x, axis=-1, epsilon=1e-12):
@@ -117,8 +116,7 @@ class ProjectionHead(layers.Layer):
             dense.build((None, fan_in))
             self.dense_layers.append(dense)
             if i < self.num_layers - 1:
-                bn = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM,
-                                               name=f"bn_{i}")
+                bn = BatchNorm(name=f"bn_{i}")
                 bn.build((None, units))
                 self.bn_layers.append(bn)
             fan_in = units
