@@ -74,7 +74,11 @@ DEFAULTS = {
     "finetune": {"init": None, "freeze_backbone_epochs": 0, "keep_classifier": "auto"},
     # jit_compile "auto": off on torch and TensorFlow (XLA/Inductor are slower or
     # crash for these convs on CPU), on for JAX (JAX without jit runs op by op).
-    "runtime": {"jit_compile": "auto", "verbose": "auto"},
+    # precision: "float32", or a keras.mixed_precision policy for accelerators
+    # ("mixed_float16" adds dynamic loss scaling, "mixed_bfloat16"); the backbone and
+    # heads compute in 16 bits, while the variables, the models' outputs, the losses,
+    # queues, k-means and Sinkhorn stay float32.
+    "runtime": {"jit_compile": "auto", "verbose": "auto", "precision": "float32"},
 }
 
 
@@ -137,7 +141,7 @@ def load_config(path=None, overrides=()):
 #: sections and keys added after runs were recorded, whose defaults keep the earlier
 #: behaviour: left out of the hash while at their defaults, so runs started before they
 #: existed still resume
-_HASH_OPTIONAL = ("finetune", "optim.schedule", "bccl.complement")
+_HASH_OPTIONAL = ("finetune", "optim.schedule", "bccl.complement", "runtime.precision")
 
 
 def config_from_dict(recipe, overrides=()):

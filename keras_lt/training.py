@@ -118,12 +118,31 @@ def compile_model(model, cfg, class_counts, steps_per_epoch):
     return model
 
 
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+def build_with_precision(precision, build):
+    """``build()`` under the dtype policy ``precision`` (one of :data:`PRECISIONS`); the
+    global policy is restored afterwards. A model built under ``mixed_float16`` gets a
+    ``keras.optimizers.LossScaleOptimizer`` (dynamic loss scaling) when compiled."""
+    if precision not in PRECISIONS:
+        raise TrainingError(f"unknown runtime.precision {precision!r}; choose one of {PRECISIONS}")
+    previous = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy(precision)
+    try:
+        return build()
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
+
+
 def build_training_model(cfg, num_classes, class_counts, image_shape, steps_per_epoch,
                          freeze_backbone=False):
-    """Model compiled with the recipe's loss, SGD and warm-up + cosine schedule;
-    ``freeze_backbone``: the backbone is not trained (and its BatchNorm uses its
-    moving statistics)."""
-    model = build_method_model(cfg, num_classes, class_counts, image_shape, steps_per_epoch)
+    """Model compiled with the recipe's loss, SGD and warm-up + cosine schedule, in the
+    recipe's ``runtime.precision``; ``freeze_backbone``: the backbone is not trained (and
+    its BatchNorm uses its moving statistics)."""
+    model = build_with_precision(
+        cfg["runtime"].get("precision", "float32"),
+        lambda: build_method_model(cfg, num_classes, class_counts, image_shape, steps_per_epoch))
     model.backbone.trainable = not freeze_backbone
     return compile_model(model, cfg, class_counts, steps_per_epoch)
 
@@ -185,6 +204,38 @@ class EpochCheckpoint(keras.callbacks.Callback):
             f.write(",".join("" if row[k] is None else str(row[k]) for k in keys) + "\n")
 
 
+class StepTimer(keras.callbacks.Callback):
+    """Times a short run (``train(max_steps=...)``): seconds from ``started`` (the process
+    start, as the caller measured it) to the end of the first training step, the steady
+    images/s over the steps after the first ``skip``, and the peak resident memory."""
+
+    def __init__(self, started, batch_size, skip=1):
+        super().__init__()
+        self.started, self.batch_size, self.skip = started, int(batch_size), int(skip)
+        self.ends = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.ends.append(time.perf_counter())
+
+    def summary(self):
+        timed = self.ends[self.skip:]
+        rate = None
+        if len(timed) >= 2:
+            rate = self.batch_size * (len(timed) - 1) / (timed[-1] - timed[0])
+        return {"steps": len(self.ends), "batch_size": self.batch_size,
+                "first_step_s": round(self.ends[0] - self.started, 2) if self.ends else None,
+                "images_per_s": None if rate is None else round(rate, 1),
+                "peak_rss_mb": round(peak_rss_mb(), 1), "backend": keras.backend.backend()}
+
+
+def peak_rss_mb():
+    """Peak resident memory of this process in MiB (``ru_maxrss``; KiB on Linux)."""
+    import resource
+
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kib / 1024.0 if platform.system() != "Darwin" else kib / 2**20
+
+
 def run_info():
     """Versions and machine facts recorded in checkpoints and reports."""
     return {"keras_lt": keras_lt.__version__, "keras": keras.__version__,
@@ -193,15 +244,25 @@ def run_info():
             "cpu_count": os.cpu_count()}
 
 
-def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None):
+def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None, max_steps=None,
+          started=None):
     """Train a recipe (any method) into ``run_dir``; returns the final test metrics.
 
     ``stop_after``: train at most this many epochs in this call, then stop with
     everything checkpointed (continue with ``resume=True``); useful to split a
     long schedule into chunks that fit a time limit. Returns ``None`` when the
     schedule is not finished yet (no test report is written then).
+
+    ``max_steps``: a timing run: train the schedule's first ``max_steps`` steps, write
+    ``timing.json`` (see :class:`StepTimer`; ``started`` is the process start time on
+    ``time.perf_counter``'s clock, default: when ``train`` is called) and stop; no
+    checkpoint, validation or report.
     """
+    started = time.perf_counter() if started is None else started
     run_dir = Path(run_dir)
+    if max_steps is not None and (resume or int(max_steps) < 1):
+        raise TrainingError(f"max_steps must be a positive number of steps of a new run, "
+                            f"got {max_steps!r}{' with resume' if resume else ''}")
     ds, mean, std, image_shape = load_data(cfg)
     train_split = ds.split("train")
     counts = [int(c) for c in ds.train_counts]
@@ -259,6 +320,10 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None):
         print(f"resuming {run_dir} at epoch {initial_epoch} "
               f"(optimizer step {int(keras.ops.convert_to_numpy(model.optimizer.iterations))})")
 
+    if max_steps is not None:
+        return _timing_run(model, loader, run_dir, int(max_steps), optim["batch_size"],
+                           started, verbose)
+
     val_fn = None
     if "val" in ds.splits:
         val_split = ds.split("val")
@@ -293,6 +358,21 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None):
               f"tools/train.py --run-dir {run_dir} --resume", flush=True)
         return None
     return final_report(model, ds, cfg, run_dir, state, mean, std)
+
+
+def _timing_run(model, loader, run_dir, max_steps, batch_size, started, verbose):
+    if max_steps > len(loader):
+        loader.close()
+        raise TrainingError(f"max_steps={max_steps} is more than one epoch ({len(loader)} steps); "
+                            f"time whole epochs with --stop-after instead")
+    timer = StepTimer(started, batch_size)
+    model.fit(loader, epochs=1, steps_per_epoch=max_steps, callbacks=[timer],
+              verbose=2 if verbose == "auto" else verbose, shuffle=False)
+    loader.close()
+    summary = timer.summary()
+    _atomic_json(run_dir / "timing.json", summary)
+    print("timing " + json.dumps(summary), flush=True)
+    return summary
 
 
 def final_report(model, ds, cfg, run_dir, state, mean, std):

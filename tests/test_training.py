@@ -304,3 +304,60 @@ def test_rebsupcon_recipe_trains_and_resumes_exactly(digits, tmp_path):
     probe = json.loads((tmp_path / "eval" / "val_probe_report.json").read_text())
     assert probe["info"]["probe"]["l2"] in [s["l2"] for s in probe["info"]["probe"]["l2_search"]]
     assert 0.0 <= probe["top1"] <= 1.0 and probe["num_samples"] == len(ds.split("val").labels)
+
+
+@pytest.mark.parametrize("method", ["baseline", "bccl", "rebsupcon"])
+def test_mixed_float16_unscales_the_update_and_keeps_method_state_float32(digits, method):
+    """runtime.precision=mixed_float16: the optimizer scales the loss (LossScaleOptimizer)
+    and unscales the gradients, so one step from the same weights on the same batch moves
+    the weights as the float32 step does (a missing unscale would make it ~32768x larger);
+    the global policy is restored, and queues, centroids, prototypes and the models'
+    outputs stay float32."""
+    from keras_lt.config import apply_override
+    from keras_lt.data.dataset import PreparedDataset
+    from keras_lt.data.pipeline import make_loader
+    from keras_lt.training import build_training_model
+
+    make_cfg = {"baseline": tiny_cfg, "bccl": bccl_cfg, "rebsupcon": rebsupcon_cfg}[method]
+    cfg = make_cfg(digits, epochs=1, warmup_epochs=0, momentum=0.0)
+    ds = PreparedDataset(digits)
+    counts = [int(c) for c in ds.train_counts]
+    loader = make_loader(ds.split("train"), views=cfg["data"]["views"], batch_size=64,
+                         mean=ds.mean, std=ds.std, shuffle=False, drop_last=True, workers=1)
+    x, y = loader[0]
+    loader.close()
+    models = {p: build_training_model(apply_override(cfg, f"runtime.precision={p}"),
+                                      ds.num_classes, counts, (16, 16, 3), 2)
+              for p in ("float32", "mixed_float16")}
+    assert keras.mixed_precision.dtype_policy().name == "float32"
+    mixed = models["mixed_float16"]
+    start = models["float32"].get_weights()      # every variable: weights, queues, counters
+    assert isinstance(mixed.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert mixed.backbone.dtype_policy.compute_dtype == "float16"
+    deltas, skipped = {}, 0
+    for p, model in models.items():
+        for _ in range(8):
+            # a step whose scaled float16 gradients overflow is skipped and the scale
+            # halved (dynamic loss scaling); retry it from the same state
+            model.set_weights(start)
+            before = [keras.ops.convert_to_numpy(v) for v in model.trainable_weights]
+            model.train_on_batch(x, y)
+            if int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 1:
+                break
+            skipped += 1
+        assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 1, p
+        deltas[p] = np.concatenate([(keras.ops.convert_to_numpy(v) - b).ravel() for v, b in
+                                    zip(model.trainable_weights, before)])
+    scale = float(keras.ops.convert_to_numpy(mixed.optimizer.dynamic_scale))
+    assert scale == 2.0 ** (15 - skipped) and scale > 1.0
+    assert np.linalg.norm(deltas["float32"]) > 0
+    rel = np.linalg.norm(deltas["mixed_float16"] - deltas["float32"]) / np.linalg.norm(
+        deltas["float32"])
+    assert rel < 0.2, rel            # float16 rounding; an unscaled update is off by ~1e4
+    for v in mixed.weights:
+        if "float" in str(v.dtype):
+            assert keras.backend.standardize_dtype(v.dtype) == "float32", v.path
+    out = mixed(x if isinstance(x, (tuple, list)) else (x,) * 2, training=False) \
+        if method != "baseline" else {"logits": mixed(x)}
+    for name, value in out.items():
+        assert keras.backend.standardize_dtype(value.dtype) == "float32", name

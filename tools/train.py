@@ -7,6 +7,9 @@ Examples::
         --set data.prepared=data_cache/cifar10-lt-if100 --set optim.epochs=30 \\
         --run-dir runs/la-c10 --backend torch
     python tools/train.py --run-dir runs/la-c10 --resume      # continue exactly where it stopped
+    # a timing run: the first 15 steps, then seconds-to-first-step, images/s and peak RSS
+    python tools/train.py --config zoo_configs/bccl-resnet32-cifar10lt-if100.yaml \
+        --max-steps 15 --run-dir /tmp/timing-bccl --backend torch
     # fine-tune a zoo model on your own prepared long-tailed dataset
     python tools/train.py --init la-resnet32-cifar10lt-if100 --data data_cache/my-lt \\
         --set optim.epochs=10 --freeze-backbone-epochs 2 --run-dir runs/my-ft
@@ -17,11 +20,15 @@ Overrides are ``key.sub=value`` (value parsed as YAML). The backend comes from
 ``test_report.{json,_per_class.csv,_confusion.csv,_per_class.png}``.
 """
 
-import argparse
-import sys
-from pathlib import Path
+import time
 
-from _bootstrap import BACKENDS, select_backend
+STARTED = time.perf_counter()    # before the heavy imports: timing runs count from here
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from _bootstrap import BACKENDS, select_backend  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -42,6 +49,10 @@ def parse_args(argv=None):
     p.add_argument("--stop-after", type=int, metavar="N",
                    help="train at most N epochs in this call, then stop with everything "
                         "checkpointed (continue later with --resume)")
+    p.add_argument("--max-steps", type=int, metavar="N",
+                   help="timing run: train the first N steps (at most one epoch) of a new run, "
+                        "print and write timing.json (seconds to the first step, images/s, "
+                        "peak RSS), no checkpoint or report")
     p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND)")
     p.add_argument("--verbose", default="auto", help="Keras fit verbosity: auto, 0, 1 or 2")
     return p.parse_args(argv)
@@ -84,7 +95,8 @@ def main(argv=None):
             if args.freeze_backbone_epochs is not None:
                 cfg["finetune"]["freeze_backbone_epochs"] = args.freeze_backbone_epochs
         verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
-        train(cfg, run_dir, resume=args.resume, verbose=verbose, stop_after=args.stop_after)
+        train(cfg, run_dir, resume=args.resume, verbose=verbose, stop_after=args.stop_after,
+              max_steps=args.max_steps, started=STARTED)
     except (ConfigError, TrainingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

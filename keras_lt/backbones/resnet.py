@@ -9,12 +9,12 @@
 * ResNeXt-50 32x4d: ``groups=32``, inner width ``planes * 4 / 64 * 32``;
 * global average pooling -> 2048-d features (no ``fc``).
 
-Torch's symmetric padding is reproduced by :class:`~keras_lt.layers.conv.PaddedConv2D` and an
+Torch's symmetric padding is reproduced by :class:`~keras_lt.layers.conv.Conv2D` and an
 explicit ``ZeroPadding2D`` before the ``'valid'`` max-pool (zero padding there is equivalent
 to torch's ``-inf`` padding because its input is post-ReLU, hence non-negative). The network
 runs channels-first on torch and channels-last elsewhere, on the same weights. Convs use
 ``kaiming_normal_(mode='fan_out', nonlinearity='relu')`` as torchvision does, and
-BatchNorm uses torch defaults (eps 1e-5, momentum 0.1). Layer names mirror torchvision
+BatchNormalization uses torch defaults (eps 1e-5, momentum 0.1). Layer names mirror torchvision
 module names with dots replaced by underscores (``conv1``, ``layer1_0_conv2``,
 ``layer1_0_downsample_0``, ``layer1_0_downsample_1``...).
 
@@ -25,11 +25,11 @@ import keras
 from keras import layers
 
 from keras_lt.backbones.resnet_cifar import batch_norm, channels_first_input
-from keras_lt.layers.conv import PaddedConv2D, backend_data_format, kaiming_normal
+from keras_lt.layers.conv import Conv2D, backend_data_format, kaiming_normal
 
 
 def _conv(x, filters, kernel_size, strides, name, data_format, groups=1):
-    return PaddedConv2D(filters, kernel_size, strides=strides, pad=(kernel_size - 1) // 2,
+    return Conv2D(filters, kernel_size, strides=strides, pad=(kernel_size - 1) // 2,
                         groups=groups, data_format=data_format,
                         kernel_initializer=kaiming_normal("fan_out"), name=name)(x)
 

@@ -2,7 +2,7 @@
 
 Layout (He et al. 2016, CIFAR variant, "option A" shortcuts), channels-last:
 
-* stem: 3x3 conv 3->16 (stride 1, no bias) -> BatchNorm -> ReLU;
+* stem: 3x3 conv 3->16 (stride 1, no bias) -> BatchNormalization -> ReLU;
 * three stages of ``n = (depth - 2) / 6`` BasicBlocks with 16, 32 and 64 channels
   (times ``width``), first-block strides 1, 2, 2;
 * BasicBlock: conv3x3(stride) -> BN -> ReLU -> conv3x3 -> BN -> (+ shortcut) -> ReLU;
@@ -12,11 +12,11 @@ Layout (He et al. 2016, CIFAR variant, "option A" shortcuts), channels-last:
 * global average pooling -> features of size ``64 * width`` (no final linear layer).
 
 Every conv uses *symmetric* zero padding 1 (torch's ``padding=1``; Keras' ``'same'`` pads
-(0, 1) at stride 2 and does not reproduce the reference): :class:`~keras_lt.layers.conv.PaddedConv2D`.
-BatchNorm uses torch's defaults (``epsilon=1e-5``, ``momentum=0.9`` in Keras' convention = 0.1
-in torch's). Convs are initialised like ``torch.nn.init.kaiming_normal_`` (untruncated normal,
+(0, 1) at stride 2 and does not reproduce the reference): :class:`~keras_lt.layers.conv.Conv2D`.
+BatchNorm uses torch's defaults (``epsilon=1e-5``, ``momentum=0.9`` in Keras' convention =
+0.1 in torch's). Convs are initialised like ``torch.nn.init.kaiming_normal_`` (untruncated normal,
 fan-in, ReLU gain). The network runs channels-first on torch and channels-last elsewhere
-(:func:`~keras_lt.layers.conv.data_format`); the input is channels-last on every backend and
+(:func:`~keras_lt.layers.conv.backend_data_format`); the input is channels-last on every backend and
 the weights are the same. Layer names mirror the torch module names with dots replaced by
 underscores (``conv1``, ``bn1``, ``layer2_0_conv1``, ``layer2_0_bn2``...), which is
 what :mod:`keras_lt.hub.convert` relies on.
@@ -25,15 +25,15 @@ what :mod:`keras_lt.hub.convert` relies on.
 import keras
 from keras import layers, ops
 
-from keras_lt.layers.conv import BatchNorm, PaddedConv2D, backend_data_format, kaiming_normal
+from keras_lt.layers.conv import BatchNormalization, Conv2D, backend_data_format, kaiming_normal
 
 __all__ = ["ShortcutA", "batch_norm", "channels_first_input", "cifar_resnet", "conv3x3",
            "resnet20", "resnet32", "resnet44", "resnet56"]
 
 
 def batch_norm(name, data_format):
-    """BatchNorm over the channel axis of ``data_format``."""
-    return BatchNorm(axis=1 if data_format == "channels_first" else -1, name=name)
+    """BatchNormalization over the channel axis of ``data_format``."""
+    return BatchNormalization(axis=1 if data_format == "channels_first" else -1, name=name)
 
 
 def channels_first_input(inputs, data_format):
@@ -82,7 +82,7 @@ class ShortcutA(layers.Layer):
 
 def conv3x3(x, filters, strides, name, data_format):
     """3x3 conv without bias, symmetric padding 1 (torch ``padding=1``)."""
-    return PaddedConv2D(filters, 3, strides=strides, pad=1, data_format=data_format,
+    return Conv2D(filters, 3, strides=strides, pad=1, data_format=data_format,
                         kernel_initializer=kaiming_normal("fan_in"), name=name)(x)
 
 

@@ -1,4 +1,4 @@
-"""The convolution and BatchNorm layers every backbone is built from, with the torch fast path.
+"""The convolution and batch-normalisation layers of the backbones, with the torch fast path.
 
 The same Keras layers (same variables, same names, same checkpoints) run on every backend;
 only how they compute differs where a backend forces it:
@@ -8,18 +8,22 @@ only how they compute differs where a backend forces it:
   have no NCHW kernel). :func:`backend_data_format` decides; the input stays NHWC and is
   transposed once at the stem. Kernels keep Keras' ``(kh, kw, in, out)`` layout on every
   backend, so weights load anywhere.
-* :class:`PaddedConv2D`: a ``Conv2D`` with torch's symmetric ``padding=p`` folded into the
+* :class:`Conv2D`: a ``Conv2D`` with torch's symmetric ``padding=p`` folded into the
   convolution on torch (one ``conv2d`` call); ``ops.pad`` + a ``'valid'`` convolution
   elsewhere. (Keras' ``'same'`` pads (0, 1) at stride 2, which is not the reference models'.)
-* :class:`BatchNorm`: Keras ``BatchNormalization`` with torch's defaults (eps 1e-5, torch
-  momentum 0.1 = Keras 0.9); on torch one fused ``native_batch_norm`` call (forward and
+* :class:`BatchNormalization`: Keras' ``BatchNormalization`` with torch's defaults (eps 1e-5,
+  torch momentum 0.1 = Keras 0.9); on torch one fused ``native_batch_norm`` call (forward and
   backward) instead of Keras' moments / multiply / add ops, with the moving statistics
   updated exactly as Keras does (the biased batch variance), so checkpoints are the same.
 
 The torch calls live in :mod:`keras_lt.layers.torch_path`, imported only on torch.
 
+The classes keep Keras' names (``Conv2D``, ``BatchNormalization``) on purpose: Keras keys a
+``.weights.h5`` checkpoint by each layer's class name (``conv2d_3``, ``batch_normalization_7``),
+so checkpoints written by the generic layers load into these and back.
+
 Example:
->>> conv = PaddedConv2D(16, 3, strides=2, pad=1, data_format="channels_last")
+>>> conv = Conv2D(16, 3, strides=2, pad=1, data_format="channels_last")
 >>> tuple(conv.compute_output_shape((None, 32, 32, 3)))
 (None, 16, 16, 16)
 """
@@ -27,7 +31,7 @@ Example:
 import keras
 from keras import layers, ops
 
-__all__ = ["BN_EPSILON", "BN_MOMENTUM", "BatchNorm", "PaddedConv2D", "backend_data_format",
+__all__ = ["BN_EPSILON", "BN_MOMENTUM", "BatchNormalization", "Conv2D", "backend_data_format",
            "kaiming_normal"]
 
 BN_EPSILON = 1e-5
@@ -53,7 +57,7 @@ def kaiming_normal(mode="fan_in"):
 
 
 @keras.saving.register_keras_serializable(package="keras_lt")
-class PaddedConv2D(layers.Conv2D):
+class Conv2D(layers.Conv2D):
     """``Conv2D`` with symmetric zero padding ``pad`` on both spatial sides (torch's
     ``nn.Conv2d(padding=pad)``), no bias by default. See the module doc."""
 
@@ -94,7 +98,7 @@ class PaddedConv2D(layers.Conv2D):
 
 
 @keras.saving.register_keras_serializable(package="keras_lt")
-class BatchNorm(layers.BatchNormalization):
+class BatchNormalization(layers.BatchNormalization):
     """``BatchNormalization`` with torch's defaults and the fused torch path (module doc)."""
 
     def __init__(self, axis=-1, momentum=BN_MOMENTUM, epsilon=BN_EPSILON, **kwargs):

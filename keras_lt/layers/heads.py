@@ -6,7 +6,7 @@ reference code:
 * ``torch.nn.Linear`` default init (``kaiming_uniform_(a=sqrt(5))``) draws the weight
   from ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` and the bias from the same interval;
   :func:`torch_linear_initializers` returns that pair.
-* BatchNorm uses torch defaults (``epsilon=1e-5``, Keras ``momentum=0.9`` = torch 0.1).
+* BatchNormalization uses torch defaults (``epsilon=1e-5``, Keras ``momentum=0.9`` = torch 0.1).
 """
 
 import math
@@ -14,7 +14,7 @@ import math
 import keras
 from keras import layers, ops
 
-from keras_lt.layers.conv import BatchNorm
+from keras_lt.layers.conv import BatchNormalization
 
 
 def l2_normalize(x, axis=-1, epsilon=1e-12):
@@ -72,13 +72,13 @@ class UnitColumnUniform(keras.initializers.Initializer):
 
 @keras.saving.register_keras_serializable(package="keras_lt")
 class ProjectionHead(layers.Layer):
-    """MLP projection head: ``[Dense -> BatchNorm -> ReLU] * (num_layers - 1) -> Dense``,
+    """MLP projection head: ``[Dense -> BatchNormalization -> ReLU] * (num_layers - 1) -> Dense``,
     then L2 normalisation (``normalize=True``).
 
     This is the ``head`` of BCL/BCCL: CIFAR ``64 -> 512 -> 128``
     (``ProjectionHead(512, 128)``), ImageNet ``d -> d -> feat_dim``. The Dense layers
     have biases and torch's default ``nn.Linear`` init
-    (weights and biases ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``); BatchNorm uses
+    (weights and biases ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``); BatchNormalization uses
     ``epsilon=1e-5, momentum=0.9`` (torch defaults). Sublayers are ``dense_0``, ``bn_0``,
     ``dense_1``... (torch ``head.0``, ``head.1``, ``head.3``...).
 
@@ -116,7 +116,7 @@ class ProjectionHead(layers.Layer):
             dense.build((None, fan_in))
             self.dense_layers.append(dense)
             if i < self.num_layers - 1:
-                bn = BatchNorm(name=f"bn_{i}")
+                bn = BatchNormalization(name=f"bn_{i}")
                 bn.build((None, units))
                 self.bn_layers.append(bn)
             fan_in = units

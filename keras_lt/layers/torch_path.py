@@ -1,5 +1,5 @@
-"""The torch calls behind :class:`~keras_lt.layers.conv.PaddedConv2D` and
-:class:`~keras_lt.layers.conv.BatchNorm` (imported on the torch backend only).
+"""The torch calls behind :class:`~keras_lt.layers.conv.Conv2D` and
+:class:`~keras_lt.layers.conv.BatchNormalization` (imported on the torch backend only).
 
 Keras' generic torch ops run a channels-last convolution as a layout copy, an explicit
 pad and the convolution, and BatchNormalization as separate moments / multiply / add
@@ -13,7 +13,7 @@ from keras import ops
 
 
 def conv2d(layer, x):
-    """``layer`` (a channels-first PaddedConv2D) on NCHW ``x`` as one ``F.conv2d``."""
+    """``layer`` (a channels-first Conv2D) on NCHW ``x`` as one ``F.conv2d``."""
     kernel = ops.convert_to_tensor(layer.kernel).permute(3, 2, 0, 1)   # -> (out, in/g, kh, kw)
     bias = ops.convert_to_tensor(layer.bias) if layer.use_bias else None
     out = F.conv2d(x, kernel, bias, stride=layer.strides, padding=layer.pad,

@@ -128,7 +128,9 @@ class BCCL(LTClassifier):
         if not isinstance(images, (tuple, list)):
             return super().call(images, training=training)
         feats = self.features(ops.concatenate(list(images), axis=0), training=training)
-        return {"z": self.head(feats, training=training), "logits": self.classifier(feats)}
+        # float32 under a mixed-precision policy too: queues, k-means and losses stay float32
+        return {"z": ops.cast(self.head(feats, training=training), "float32"),
+                "logits": ops.cast(self.classifier(feats), "float32")}
 
     # -- the schedule --------------------------------------------------------
     def _epoch_and_first_step(self):

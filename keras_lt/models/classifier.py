@@ -96,7 +96,8 @@ class LTClassifier(keras.Model):
         return self.backbone(images, training=training)
 
     def call(self, images, training=False):
-        return self.classifier(self.features(images, training=training))
+        # float32 logits under a mixed-precision policy too (losses, softmax)
+        return ops.cast(self.classifier(self.features(images, training=training)), "float32")
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = super().compute_loss(x, y, y_pred, sample_weight, training)

@@ -197,7 +197,9 @@ class RebSupCon(LTClassifier):
         cls_in = ops.stop_gradient(feats) if self.classifier_stop_gradient else feats
         k_feats = self.key_backbone(images[1], training=True)
         z_k = ops.stop_gradient(self.key_head(k_feats, training=True))
-        return {"z_q": z_q, "z_k": z_k, "logits": self.classifier(cls_in)}
+        # float32 under a mixed-precision policy too: queue, Sinkhorn and losses stay float32
+        return {"z_q": ops.cast(z_q, "float32"), "z_k": ops.cast(z_k, "float32"),
+                "logits": ops.cast(self.classifier(cls_in), "float32")}
 
     # -- state updates ------------------------------------------------------
     def gather_keys(self, keys, labels):
