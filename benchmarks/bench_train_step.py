@@ -12,15 +12,18 @@ term between the views' projections; SGD with momentum 0.9 and L2 weight decay
 
     python benchmarks/bench_train_step.py                    # all backends, B=128, V=2
     python benchmarks/bench_train_step.py --backends torch jax --steps 10
+    python benchmarks/bench_train_step.py --backends torch torch-generic   # fast path on / off
 
-Each backend runs in its own subprocess (a backend is fixed at import time),
-one after the other, with the same thread settings. Printed: images/s (V*B
-images per step) and the ratio keras_lt / pure PyTorch (>1 = faster).
+Each backend runs in its own subprocess (a backend is fixed at import time), with the same
+thread settings; the sides are interleaved (reference, torch, tensorflow, jax, reference, ...)
+for ``--rounds`` rounds and the medians compared. Printed: images/s (V*B images per step) and
+the ratio keras_lt / pure PyTorch (>1 = faster).
 """
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -113,7 +116,9 @@ def run_keras(args):
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), jit_compile=jit)
     data = (tuple(xs), y)
     sec = time_steps(lambda: model.train_on_batch(*data), args.warmup, args.steps)
-    return {"name": f"keras_lt / {keras.backend.backend()}", "sec_per_step": sec, "jit_compile": jit}
+    generic = " (generic)" if os.environ.get("KERAS_LT_TORCH_FAST_PATH") == "0" else ""
+    return {"name": f"keras_lt / {keras.backend.backend()}{generic}", "sec_per_step": sec,
+            "jit_compile": jit}
 
 
 def main():
@@ -124,6 +129,7 @@ def main():
     p.add_argument("--width", type=int, default=1)
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=2, help="interleaved rounds (medians reported)")
     p.add_argument("--jit", choices=["auto", "on", "off"], default="auto",
                    help="jit_compile for keras (auto: on for jax only, as tools/train.py)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -137,31 +143,38 @@ def main():
     images = args.batch_size * args.views
     print(f"ResNet-32 multi-view train step: batch {args.batch_size} x {args.views} views "
           f"= {images} images/step, width {args.width}, {args.steps} timed steps after "
-          f"{args.warmup} warm-up; {os.cpu_count()} CPU cores")
-    results = {}
-    for worker in ["reference"] + args.backends:
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-        if worker != "reference":
-            env["KERAS_BACKEND"] = worker
-        cmd = [sys.executable, __file__, "--worker", worker] + [
-            a for a in sys.argv[1:] if a]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-        if proc.returncode or not line:
-            print(f"{worker}: FAILED\n{proc.stderr[-2000:]}")
-            continue
-        res = json.loads(line[-1][7:])
-        res["images_per_s"] = images / res["sec_per_step"]
-        results[worker] = res
-        print(f"  {res['name']:<24} {res['sec_per_step'] * 1000:8.1f} ms/step "
-              f"{res['images_per_s']:8.1f} images/s", flush=True)
-    ref = results.get("reference")
+          f"{args.warmup} warm-up, {args.rounds} interleaved rounds; {os.cpu_count()} CPU cores")
+    runs = {}
+    names = {}
+    passthrough = [a for a in sys.argv[1:] if a]
+    for r in range(args.rounds):
+        for worker in ["reference"] + args.backends:
+            env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+            if worker != "reference":
+                # torch-generic: keras-lt on torch without its fast path (Keras' generic ops)
+                env["KERAS_BACKEND"] = worker.split("-")[0]
+                env["KERAS_LT_TORCH_FAST_PATH"] = "0" if worker == "torch-generic" else "1"
+            cmd = [sys.executable, __file__, "--worker", worker] + passthrough
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+            if proc.returncode or not line:
+                print(f"{worker}: FAILED\n{proc.stderr[-2000:]}")
+                continue
+            res = json.loads(line[-1][7:])
+            names[worker] = res["name"]
+            runs.setdefault(worker, []).append(images / res["sec_per_step"])
+            print(f"  round {r + 1} {res['name']:<24} {res['sec_per_step'] * 1000:8.1f} ms/step "
+                  f"{images / res['sec_per_step']:8.1f} images/s", flush=True)
+    median = {w: statistics.median(v) for w, v in runs.items()}
+    print("medians (images/s):")
+    for w, v in median.items():
+        print(f"  {names[w]:<24} {v:8.1f}")
+    ref = median.get("reference")
     if ref:
         print("ratio keras_lt / pure PyTorch eager (images/s; >1 is faster):")
         for b in args.backends:
-            if b in results:
-                print(f"  {b:<12} {results[b]['images_per_s'] / ref['images_per_s']:.2f}")
-
+            if b in median:
+                print(f"  {b:<12} {median[b] / ref:.2f}")
 
 if __name__ == "__main__":
     main()

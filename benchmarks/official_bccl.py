@@ -47,17 +47,20 @@ Environment (kept apart from keras-lt's, which has no torchvision)::
         --epochs 30 --workers 2 --out reports/official-side-by-side/official-e30
 """
 
-import argparse
-import contextlib
-import csv
-import json
-import os
-import platform
-import sys
 import time
-from pathlib import Path
 
-import numpy as np
+STARTED = time.perf_counter()    # before the heavy imports: timing runs count from here
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import csv  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 
 # -- CPU shims ---------------------------------------------------------------------------
@@ -205,6 +208,8 @@ def cmd_train(opts):
         return acc1, many, med, few
 
     official_main.evaluate = logged_evaluate
+    if opts.max_steps:
+        return timing_run(torch, official_main, args, opts.max_steps)
     official_main.main_worker(args)
     train_seconds = time.time() - start
 
@@ -235,6 +240,42 @@ def cmd_train(opts):
     torch.save(model.state_dict(), out / "official_model.pt")
     print(f"last epoch: test top-1 {report['top1'] * 100:.2f}  many {report['many']}  "
           f"medium {report['medium']}  few {report['few']}  ({train_seconds:.0f} s)")
+
+
+class _StopTiming(Exception):
+    pass
+
+
+def timing_run(torch, official_main, args, max_steps, skip=1):
+    """The official ``main_worker`` until ``max_steps`` optimiser steps have finished."""
+    import resource
+
+    ends = []
+    sgd_step = torch.optim.SGD.step
+
+    def timed_step(self, *a, **kw):
+        out = sgd_step(self, *a, **kw)
+        ends.append(time.perf_counter())
+        if len(ends) >= max_steps:
+            raise _StopTiming
+        return out
+
+    torch.optim.SGD.step = timed_step
+    try:
+        official_main.main_worker(args)
+    except _StopTiming:
+        pass
+    finally:
+        torch.optim.SGD.step = sgd_step
+    timed = ends[skip:]
+    rate = args.batch_size * (len(timed) - 1) / (timed[-1] - timed[0]) if len(timed) >= 2 else None
+    summary = {"steps": len(ends), "batch_size": args.batch_size,
+               "first_step_s": round(ends[0] - STARTED, 2) if ends else None,
+               "images_per_s": None if rate is None else round(rate, 1),
+               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+               "backend": "official torch"}
+    print("timing " + json.dumps(summary), flush=True)
+    return summary
 
 
 # -- step ------------------------------------------------------------------------------------
@@ -364,6 +405,8 @@ def main(argv=None):
     train.add_argument("--workers", type=int, default=2)
     train.add_argument("--threads", type=int, default=2)
     train.add_argument("--out", required=True)
+    train.add_argument("--max-steps", type=int, metavar="N",
+                       help="timing run: stop after N optimiser steps, print a timing line")
     train.add_argument("extra", nargs="*", help="further official flags after --, e.g. -- --lr 0.1")
     inputs = sub.add_parser("step-inputs", help="keras-lt's side: inputs of one step")
     inputs.add_argument("--seed", type=int, default=0)

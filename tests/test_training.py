@@ -361,3 +361,25 @@ def test_mixed_float16_unscales_the_update_and_keeps_method_state_float32(digits
         if method != "baseline" else {"logits": mixed(x)}
     for name, value in out.items():
         assert keras.backend.standardize_dtype(value.dtype) == "float32", name
+
+
+def test_tools_default_to_the_fastest_installed_backend(tmp_path):
+    """Without --backend, KERAS_BACKEND or a backend in Keras' config file, the tools pick
+    torch (the fastest measured end to end on a CPU); a configured backend is kept."""
+    import os
+    import subprocess
+
+    code = ("import os, sys; sys.path.insert(0, 'tools'); import _bootstrap; "
+            "_bootstrap.select_backend(None); print(os.environ.get('KERAS_BACKEND'))")
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["KERAS_HOME"] = str(tmp_path)
+
+    def chosen():
+        return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, text=True,
+                              capture_output=True, check=True).stdout.strip()
+
+    assert chosen() == "torch"
+    (tmp_path / "keras.json").write_text(json.dumps({"backend": "jax"}))
+    assert chosen() == "None"          # left to Keras, which reads keras.json
+    env["KERAS_BACKEND"] = "tensorflow"
+    assert chosen() == "tensorflow"

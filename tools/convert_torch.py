@@ -66,7 +66,8 @@ def parse_args(argv=None):
     p.add_argument("--no-strict", action="store_true",
                    help="ignore state-dict keys that have no Keras counterpart")
     p.add_argument("--overwrite", action="store_true", help="replace files in a non-empty --out")
-    p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND)")
+    p.add_argument("--backend", choices=BACKENDS,
+                   help="Keras backend (default: $KERAS_BACKEND, else torch if installed)")
     return p.parse_args(argv)
 
 

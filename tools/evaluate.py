@@ -46,7 +46,8 @@ def parse_args(argv=None):
                    help="pretrained models: exit 1 unless top-1 is within --tolerance points of "
                         "the card's (eval_results.json)")
     p.add_argument("--tolerance", type=float, default=0.05, help="points (default 0.05)")
-    p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND)")
+    p.add_argument("--backend", choices=BACKENDS,
+                   help="Keras backend (default: $KERAS_BACKEND, else torch if installed)")
     return p.parse_args(argv)
 
 

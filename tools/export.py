@@ -33,7 +33,8 @@ def parse_args(argv=None):
     p.add_argument("--note", help="why the run departs from its zoo recipe (metadata.json "
                                   "training.note, shown on the card); also with --refresh-card")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
-    p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND)")
+    p.add_argument("--backend", choices=BACKENDS,
+                   help="Keras backend (default: $KERAS_BACKEND, else torch if installed)")
     args = p.parse_args(argv)
     if args.refresh_card and (args.run_dir or args.out):
         p.error("--refresh-card takes folders only, not a run directory or --out")

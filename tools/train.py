@@ -53,7 +53,8 @@ def parse_args(argv=None):
                    help="timing run: train the first N steps (at most one epoch) of a new run, "
                         "print and write timing.json (seconds to the first step, images/s, "
                         "peak RSS), no checkpoint or report")
-    p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND)")
+    p.add_argument("--backend", choices=BACKENDS,
+                   help="Keras backend (default: $KERAS_BACKEND, else torch if installed)")
     p.add_argument("--verbose", default="auto", help="Keras fit verbosity: auto, 0, 1 or 2")
     return p.parse_args(argv)
 

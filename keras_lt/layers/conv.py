@@ -28,6 +28,8 @@ Example:
 (None, 16, 16, 16)
 """
 
+import os
+
 import keras
 from keras import layers, ops
 
@@ -37,7 +39,9 @@ __all__ = ["BN_EPSILON", "BN_MOMENTUM", "BatchNormalization", "Conv2D", "backend
 BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9
 
-if keras.backend.backend() == "torch":
+#: ``KERAS_LT_TORCH_FAST_PATH=0`` turns the torch fast path off (Keras' generic ops,
+#: channels-last), for benchmarks and debugging; results are the same either way
+if keras.backend.backend() == "torch" and os.environ.get("KERAS_LT_TORCH_FAST_PATH", "1") != "0":
     from keras_lt.layers import torch_path
 else:
     torch_path = None

@@ -24,12 +24,13 @@ def conv2d(layer, x):
 
 
 def can_fuse_batch_norm(layer, x, mask):
-    """The fused path covers float32 NCHW / NC inputs normalised over the channel axis 1,
-    without mask or renorm (everything the backbones and heads use)."""
+    """The fused path covers float32 / float64 NCHW / NC inputs normalised over the channel
+    axis 1, without mask or renorm (everything the backbones and heads use; 16-bit inputs
+    take Keras' path, which normalises them in float32)."""
     axis = layer.axis[0] if isinstance(layer.axis, (list, tuple)) else layer.axis
     ndim = x.ndim
     return (mask is None and not layer.renorm and not layer.synchronized
-            and x.dtype == torch.float32 and layer.scale and layer.center
+            and x.dtype in (torch.float32, torch.float64) and layer.scale and layer.center
             and (axis == 1 or (ndim == 2 and axis in (-1, 1))))
 
 
