@@ -188,6 +188,10 @@ def test_policy_table():
         assert op1 in A.AUTOAUG_RANGES and op2 in A.AUTOAUG_RANGES
         assert 0 <= p1 <= 1 and 0 <= p2 <= 1 and 0 <= m1 < 10 and 0 <= m2 < 10
     assert list(A.AUTOAUG_RANGES["posterize"]) == [8, 8, 7, 7, 6, 6, 5, 5, 4, 4]
+    # the table of BCCL's randaugment.py CIFAR10Policy (@3507ea1f): its 50 probabilities sum to
+    # 26.5, and sub-policy 16 is (0.2 equalize 8, 0.6 equalize 4)
+    assert sum(p1 + p2 for _, p1, _, _, p2, _ in A.CIFAR10_POLICY) == pytest.approx(26.5)
+    assert A.CIFAR10_POLICY[16] == ("equalize", 0.2, 8, "equalize", 0.6, 4)
 
 
 @pytest.mark.parametrize("index", range(25))
@@ -261,6 +265,17 @@ def test_random_resized_crop_fallback_centre():
 def test_random_resized_crop_output():
     out = A.random_resized_crop(rand_images(1, 40, 60)[0], np.random.default_rng(0), 24)
     assert out.size == (24, 24) and out.mode == "RGB"
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_resized_crop_sees_only_its_box(seed):
+    """Crop, then resize, as torchvision: pixels outside the crop box never reach the output
+    (a resize with ``box=`` blends them into the border)."""
+    top, left, h, w = A.random_resized_crop_params(32, 32, np.random.default_rng(seed))
+    img = np.full((32, 32, 3), 255, np.uint8)
+    img[top:top + h, left:left + w] = 0
+    out = np.asarray(A.random_resized_crop(img, np.random.default_rng(seed), 32))
+    assert out.max() == 0
 
 
 def test_grayscale_and_jitter():

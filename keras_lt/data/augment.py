@@ -189,7 +189,7 @@ CIFAR10_POLICY = (
     ("brightness", 0.9, 6, "color", 0.2, 8),
     ("solarize", 0.5, 2, "invert", 0.0, 3),
     ("equalize", 0.2, 0, "autocontrast", 0.6, 0),
-    ("equalize", 0.2, 8, "equalize", 0.8, 4),
+    ("equalize", 0.2, 8, "equalize", 0.6, 4),
     ("color", 0.9, 9, "equalize", 0.6, 6),
     ("autocontrast", 0.8, 4, "solarize", 0.2, 8),
     ("brightness", 0.1, 3, "color", 0.7, 0),
@@ -336,11 +336,13 @@ def random_resized_crop_params(height: int, width: int, rng: np.random.Generator
 
 def random_resized_crop(img, rng: np.random.Generator, size: int,
                         scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)) -> Image.Image:
-    """RandomResizedCrop(size, scale, ratio), bilinear (PIL, antialiased)."""
+    """RandomResizedCrop(size, scale, ratio), bilinear (PIL, antialiased): crop, then resize
+    the crop alone, as torchvision does (resizing with ``box=`` would blend pixels from outside
+    the box into the output's border)."""
     img = _to_pil(img)
     width, height = img.size
     top, left, h, w = random_resized_crop_params(height, width, rng, scale, ratio)
-    return img.resize((size, size), _BILINEAR, box=(left, top, left + w, top + h))
+    return img.crop((left, top, left + w, top + h)).resize((size, size), _BILINEAR)
 
 
 def adjust_hue(img: Image.Image, hue_factor: float) -> Image.Image:

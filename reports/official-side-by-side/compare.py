@@ -4,8 +4,9 @@ and a per-class plot, from the runs' reports.
 
 Each side is a folder holding ``test_report.json`` for its *last* epoch (the official side:
 ``benchmarks/official_bccl.py train`` output; keras-lt: a run's ``last/`` report, or its
-``test_report.json`` when the val-selected epoch is the last). Writes ``comparison.md`` and
-``per_class.png`` next to this script::
+``test_report.json`` when the val-selected epoch is the last); the first side is the reference
+the others are compared with. Writes ``comparison.md`` and ``per_class.png`` next to this
+script::
 
     .venv/bin/python reports/official-side-by-side/compare.py \\
         official=reports/official-side-by-side/official-e30 \\
@@ -35,17 +36,21 @@ def pct(value):
 
 def table(sides):
     names = list(sides)
-    lines = [f"| metric (last epoch, test) | {' | '.join(names)} | {names[1]} - {names[0]} |",
-             "|---|" + "---|" * (len(names) + 1)]
-    a, b = sides[names[0]], sides[names[1]]
+    ref, others = names[0], names[1:]
+    lines = [f"| metric (last epoch, test) | {' | '.join(names)} | "
+             + " | ".join(f"{n} - {ref}" for n in others) + " |",
+             "|---|" + "---|" * (len(names) + len(others))]
+    a = sides[ref]
     for key in GROUPS:
-        diff = ("–" if a.get(key) is None or b.get(key) is None
-                else f"{100 * (b[key] - a[key]):+.2f}")
-        lines.append(f"| {key} | {' | '.join(pct(s.get(key)) for s in sides.values())} | {diff} |")
-    for row_a, row_b in zip(a["per_class"], b["per_class"]):
+        diffs = ["–" if a.get(key) is None or sides[n].get(key) is None
+                 else f"{100 * (sides[n][key] - a[key]):+.2f}" for n in others]
+        lines.append(f"| {key} | {' | '.join(pct(s.get(key)) for s in sides.values())} | "
+                     + " | ".join(diffs) + " |")
+    for i, row_a in enumerate(a["per_class"]):
+        accs = [100 * sides[n]["per_class"][i]["accuracy"] for n in names]
         lines.append(f"| {row_a['name']} ({row_a['train_count']} train) | "
-                     f"{100 * row_a['accuracy']:.1f} | {100 * row_b['accuracy']:.1f} | "
-                     f"{100 * (row_b['accuracy'] - row_a['accuracy']):+.1f} |")
+                     + " | ".join(f"{v:.1f}" for v in accs) + " | "
+                     + " | ".join(f"{v - accs[0]:+.1f}" for v in accs[1:]) + " |")
     return "\n".join(lines)
 
 
@@ -81,8 +86,10 @@ def plot(sides, path):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("sides", nargs=2, help="NAME=FOLDER (the first is the reference)")
+    p.add_argument("sides", nargs="+", help="NAME=FOLDER (two or more; the first is the reference)")
     args = p.parse_args(argv)
+    if len(args.sides) < 2:
+        p.error("give at least two sides")
     sides = {}
     for item in args.sides:
         name, _, folder = item.partition("=")
