@@ -127,12 +127,18 @@ def build_with_precision(precision, build):
     ``keras.optimizers.LossScaleOptimizer`` (dynamic loss scaling) when compiled."""
     if precision not in PRECISIONS:
         raise TrainingError(f"unknown runtime.precision {precision!r}; choose one of {PRECISIONS}")
-    previous = keras.mixed_precision.dtype_policy()
+    if precision == "float32":
+        return build()           # the global policy untouched (it follows keras.config.floatx)
+    # Keras keeps the policy as a global attribute that is unset until a policy is read or
+    # set; restoring "unset" (not an explicit float32 policy) keeps floatx in charge afterwards
+    from keras.src.backend.common import global_state
+
+    previous = global_state.get_global_attribute("dtype_policy", None)
     keras.mixed_precision.set_dtype_policy(precision)
     try:
         return build()
     finally:
-        keras.mixed_precision.set_dtype_policy(previous)
+        global_state.set_global_attribute("dtype_policy", previous)
 
 
 def build_training_model(cfg, num_classes, class_counts, image_shape, steps_per_epoch,

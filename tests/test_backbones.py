@@ -1,5 +1,7 @@
 """Backbones and heads: shapes, parameter counts, layers (runs on every backend)."""
 
+import contextlib
+
 import numpy as np
 import pytest
 import keras
@@ -105,6 +107,22 @@ def test_cosine_classifier_built_lazily_inside_a_train_step():
     assert np.isfinite(loss)
 
 
+@contextlib.contextmanager
+def float64():
+    """Layers built inside compute and store float64 (floatx and the dtype policy, restored
+    exactly afterwards: Keras' policy is a global that may be unset)."""
+    from keras.src.backend.common import global_state
+
+    floatx, policy = keras.config.floatx(), global_state.get_global_attribute("dtype_policy", None)
+    keras.config.set_floatx("float64")
+    keras.mixed_precision.set_dtype_policy("float64")
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(floatx)
+        global_state.set_global_attribute("dtype_policy", policy)
+
+
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="the fast path is the torch backend's")
 @pytest.mark.parametrize("name,train_tol", [("resnet20", 1e-5), ("resnext50_32x4d", 2e-2)])
 def test_torch_fast_path_matches_keras_generic_ops(name, train_tol):
@@ -118,13 +136,9 @@ def test_torch_fast_path_matches_keras_generic_ops(name, train_tol):
     import torch
 
     shape = (32, 32, 3) if name == "resnet20" else (64, 64, 3)
-    previous = keras.config.floatx()
-    keras.config.set_floatx("float64")
-    try:
+    with float64():
         fast = get_backbone(name, input_shape=shape, data_format="channels_first")
         generic = get_backbone(name, input_shape=shape, data_format="channels_last")
-    finally:
-        keras.config.set_floatx(previous)
     generic.set_weights(fast.get_weights())
     x = np.random.default_rng(0).normal(size=(4, *shape))
     outs, grads = {}, {}
@@ -150,14 +164,10 @@ def test_fused_batch_norm_statistics_are_exact():
     torch this is the fused path)."""
     from keras_lt.layers.conv import BatchNormalization
 
-    previous = keras.config.floatx()
-    keras.config.set_floatx("float64")
-    try:
+    with float64():
         bn = BatchNormalization(axis=-1)
         x = np.random.default_rng(1).normal(2.0, 3.0, size=(4, 8, 8, 3))
         y = ops.convert_to_numpy(bn(x, training=True))
-    finally:
-        keras.config.set_floatx(previous)
     mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
     np.testing.assert_allclose(y, (x - mean) / np.sqrt(var + 1e-5), atol=2e-6)
     np.testing.assert_allclose(ops.convert_to_numpy(bn.moving_mean), 0.1 * mean, rtol=1e-6)
