@@ -19,6 +19,7 @@ index), so a resumed run sees exactly the batches the uninterrupted one would.
 import json
 import os
 import platform
+import resource
 import time
 import warnings
 from pathlib import Path
@@ -35,6 +36,7 @@ from keras_lt.eval.report import evaluate_model
 from keras_lt.losses import get_loss
 from keras_lt.models.builder import build_method_model
 from keras_lt.utils.schedules import EpochWarmupCosine, WarmupCosine
+from keras_lt.utils.precision import dtype_policy
 from keras_lt.utils.seed import set_seed
 
 
@@ -129,16 +131,8 @@ def build_with_precision(precision, build):
         raise TrainingError(f"unknown runtime.precision {precision!r}; choose one of {PRECISIONS}")
     if precision == "float32":
         return build()           # the global policy untouched (it follows keras.config.floatx)
-    # Keras keeps the policy as a global attribute that is unset until a policy is read or
-    # set; restoring "unset" (not an explicit float32 policy) keeps floatx in charge afterwards
-    from keras.src.backend.common import global_state
-
-    previous = global_state.get_global_attribute("dtype_policy", None)
-    keras.mixed_precision.set_dtype_policy(precision)
-    try:
+    with dtype_policy(precision):
         return build()
-    finally:
-        global_state.set_global_attribute("dtype_policy", previous)
 
 
 def build_training_model(cfg, num_classes, class_counts, image_shape, steps_per_epoch,
@@ -236,8 +230,6 @@ class StepTimer(keras.callbacks.Callback):
 
 def peak_rss_mb():
     """Peak resident memory of this process in MiB (``ru_maxrss``; KiB on Linux)."""
-    import resource
-
     kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kib / 1024.0 if platform.system() != "Darwin" else kib / 2**20
 
@@ -305,6 +297,10 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None, max_steps
                          mean=mean, std=std, shuffle=True, seed=int(cfg["seed"]), drop_last=True,
                          workers=int(cfg["data"]["workers"]), image_size=cfg["data"].get("image_size"))
     steps = len(loader)
+    if max_steps is not None and int(max_steps) > steps:
+        loader.close()
+        raise TrainingError(f"max_steps={max_steps} is more than one epoch ({steps} steps); "
+                            f"time whole epochs with --stop-after instead")
     freeze = int(cfg["finetune"].get("freeze_backbone_epochs") or 0)
     frozen = freeze > 0 and (int(state["epoch"]) if resume else 0) <= freeze
     model = build_training_model(cfg, ds.num_classes, counts, image_shape, steps,
@@ -367,10 +363,6 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None, max_steps
 
 
 def _timing_run(model, loader, run_dir, max_steps, batch_size, started, verbose):
-    if max_steps > len(loader):
-        loader.close()
-        raise TrainingError(f"max_steps={max_steps} is more than one epoch ({len(loader)} steps); "
-                            f"time whole epochs with --stop-after instead")
     timer = StepTimer(started, batch_size)
     model.fit(loader, epochs=1, steps_per_epoch=max_steps, callbacks=[timer],
               verbose=2 if verbose == "auto" else verbose, shuffle=False)

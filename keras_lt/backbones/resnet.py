@@ -30,8 +30,8 @@ from keras_lt.layers.conv import Conv2D, backend_data_format, kaiming_normal
 
 def _conv(x, filters, kernel_size, strides, name, data_format, groups=1):
     return Conv2D(filters, kernel_size, strides=strides, pad=(kernel_size - 1) // 2,
-                        groups=groups, data_format=data_format,
-                        kernel_initializer=kaiming_normal("fan_out"), name=name)(x)
+                  groups=groups, data_format=data_format,
+                  kernel_initializer=kaiming_normal("fan_out"), name=name)(x)
 
 
 def bottleneck(x, in_channels, planes, stride, groups, base_width, name, data_format):

@@ -83,7 +83,7 @@ class ShortcutA(layers.Layer):
 def conv3x3(x, filters, strides, name, data_format):
     """3x3 conv without bias, symmetric padding 1 (torch ``padding=1``)."""
     return Conv2D(filters, 3, strides=strides, pad=1, data_format=data_format,
-                        kernel_initializer=kaiming_normal("fan_in"), name=name)(x)
+                  kernel_initializer=kaiming_normal("fan_in"), name=name)(x)
 
 
 def basic_block(x, in_planes, planes, stride, name, data_format):
