@@ -2,6 +2,9 @@
 
 A run directory holds everything needed to resume and evaluate:
 
+``checkpoint/``         the resume point, one atomic unit (see :mod:`keras_lt.train.checkpoint`):
+                        the last epoch's model *and optimizer* state, the best-on-val
+                        epoch's weights and ``state.json``, with a record of their hashes
 ``config.yaml``         the resolved recipe (after overrides)
 ``last.weights.h5``     model *and optimizer* state after the last finished epoch
 ``best.weights.h5``     weights with the best validation score (model selection
@@ -10,10 +13,15 @@ A run directory holds everything needed to resume and evaluate:
 ``log.csv``             one row per epoch
 ``test_report.*``       the final test report of the best checkpoint (JSON, CSV, PNG)
 
+The four plain files are copies of the checkpoint's, refreshed after each commit for
+readers (evaluation, export); resuming reads only ``checkpoint/``.
+
 ``resume=True`` restores weights, optimizer slots and iteration count (so the
 learning-rate schedule continues), the epoch, and the loader's epoch counter:
 every batch's order and augmentation is a function of (seed, epoch, batch
 index), so a resumed run sees exactly the batches the uninterrupted one would.
+``resume_from`` starts from a copy of a checkpoint folder made elsewhere (``mirror``
+keeps such a copy up to date after every epoch), e.g. on another machine.
 """
 
 import json
@@ -35,9 +43,15 @@ from keras_lt.data.pipeline import make_loader
 from keras_lt.eval.report import evaluate_model
 from keras_lt.losses import get_loss
 from keras_lt.models.builder import build_method_model
+from keras_lt.train.checkpoint import (CONFIG, STATE, CheckpointError, adopt_legacy,
+                                       atomic_write_json, check_optimizer_step, commit_epoch,
+                                       mirror_checkpoint, publish_view, read_checkpoint)
 from keras_lt.utils.schedules import EpochWarmupCosine, WarmupCosine
 from keras_lt.utils.precision import dtype_policy
 from keras_lt.utils.seed import set_seed
+
+
+CHECKPOINT = "checkpoint"
 
 
 class TrainingError(RuntimeError):
@@ -49,20 +63,6 @@ def resolve_jit(setting):
     if setting == "auto":
         return keras.backend.backend() == "jax"
     return bool(setting)
-
-
-def _atomic_json(path, data):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
-def _atomic_save_weights(model, path):
-    tmp = str(path).replace(".weights.h5", f".tmp-{os.getpid()}.weights.h5")
-    model.save_weights(tmp)
-    os.replace(tmp, path)
 
 
 def load_data(cfg):
@@ -156,12 +156,19 @@ def unfreeze_backbone(model, cfg, class_counts, steps_per_epoch, epoch):
     model.optimizer.iterations.assign(epoch * steps_per_epoch)
 
 
-class EpochCheckpoint(keras.callbacks.Callback):
-    """Validates, saves ``last``/``best`` weights and ``state.json`` every epoch."""
+def optimizer_step(model):
+    return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
 
-    def __init__(self, run_dir, state, val_fn, every, select_on, total_epochs, images_per_epoch):
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Validates and commits the checkpoint every epoch, then refreshes the run
+    directory's plain files and the mirror (if any)."""
+
+    def __init__(self, run_dir, state, val_fn, every, select_on, total_epochs, images_per_epoch,
+                 mirror=None):
         super().__init__()
         self.run_dir = Path(run_dir)
+        self.mirror = mirror
         self.state = state
         self.val_fn = val_fn
         self.every = max(int(every), 1)
@@ -179,6 +186,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
                "images_per_s": round(self.images_per_epoch / max(seconds, 1e-9), 1),
                **{k: float(v) for k, v in (logs or {}).items()}}
         last = epoch + 1 == self.total_epochs
+        improved = False
         if self.val_fn is not None and ((epoch + 1) % self.every == 0 or last):
             metrics = self.val_fn(self.model)
             row.update({f"val_{k}": metrics[k] for k in ("top1", "class_avg", "many", "medium", "few")})
@@ -186,22 +194,18 @@ class EpochCheckpoint(keras.callbacks.Callback):
             if self.state["best_score"] is None or score > self.state["best_score"]:
                 self.state["best_score"] = score
                 self.state["best_epoch"] = epoch + 1
-                _atomic_save_weights(self.model, self.run_dir / "best.weights.h5")
+                improved = True
             print(f"\nepoch {epoch + 1}: val {self.select_on} {100 * score:.2f}% "
                   f"(best {100 * self.state['best_score']:.2f}% at epoch {self.state['best_epoch']})",
                   flush=True)
-        _atomic_save_weights(self.model, self.run_dir / "last.weights.h5")
         self.state["epoch"] = epoch + 1
         self.state["train_seconds"] = self.state.get("train_seconds", 0.0) + seconds
         self.state["history"].append(row)
-        _atomic_json(self.run_dir / "state.json", self.state)
-        log = self.run_dir / "log.csv"
-        keys = list(row)
-        new = not log.exists()
-        with open(log, "a") as f:
-            if new:
-                f.write(",".join(keys) + "\n")
-            f.write(",".join("" if row[k] is None else str(row[k]) for k in keys) + "\n")
+        folder = self.run_dir / CHECKPOINT
+        commit_epoch(folder, self.model, self.state, optimizer_step(self.model), improved)
+        publish_view(folder, self.run_dir, self.state)
+        if self.mirror is not None:
+            mirror_checkpoint(folder, self.mirror)
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -242,8 +246,35 @@ def run_info():
             "cpu_count": os.cpu_count()}
 
 
+def open_resume_state(run_dir, resume_from=None):
+    """The committed state to resume ``run_dir`` from, and the weights file to load.
+
+    ``resume_from``: a checkpoint folder copied from elsewhere (verified, then copied into
+    ``run_dir/checkpoint``). A run directory of the older layout (no ``checkpoint/``) is
+    resumed from its plain files once its optimizer step is checked (see :func:`train`).
+    Returns ``(state, weights_path, legacy)``."""
+    run_dir = Path(run_dir)
+    folder = run_dir / CHECKPOINT
+    try:
+        if resume_from is not None:
+            if (folder / STATE).exists() or (run_dir / STATE).exists():
+                raise TrainingError(f"{run_dir} already holds a run; resume it with --resume "
+                                    f"(without --resume-from) or choose another --run-dir")
+            read_checkpoint(resume_from)                 # refuse a bad copy before copying it
+            mirror_checkpoint(resume_from, folder)
+        if (folder / STATE).exists():
+            state, last, _ = read_checkpoint(folder)
+            return state, last, False
+    except CheckpointError as exc:
+        raise TrainingError(f"cannot resume: {exc}") from None
+    if (run_dir / STATE).is_file() and (run_dir / "last.weights.h5").is_file():
+        return json.loads((run_dir / STATE).read_text()), run_dir / "last.weights.h5", True
+    raise TrainingError(f"cannot resume: {run_dir} holds no checkpoint ({CHECKPOINT}/{STATE} "
+                        f"is missing)")
+
+
 def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None, max_steps=None,
-          started=None):
+          started=None, resume_from=None, mirror=None):
     """Train a recipe (any method) into ``run_dir``; returns the final test metrics.
 
     ``stop_after``: train at most this many epochs in this call, then stop with
@@ -255,9 +286,15 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None, max_steps
     ``timing.json`` (see :class:`StepTimer`; ``started`` is the process start time on
     ``time.perf_counter``'s clock, default: when ``train`` is called) and stop; no
     checkpoint, validation or report.
+
+    ``resume_from``: continue from a checkpoint folder copied from another run directory
+    or machine (implies ``resume``). ``mirror``: a folder kept as a complete copy of the
+    checkpoint after every epoch (for example under ``reports/``, so a long run survives a
+    move to another machine).
     """
     started = time.perf_counter() if started is None else started
     run_dir = Path(run_dir)
+    resume = resume or resume_from is not None
     if max_steps is not None and (resume or int(max_steps) < 1):
         raise TrainingError(f"max_steps must be a positive number of steps of a new run, "
                             f"got {max_steps!r}{' with resume' if resume else ''}")
@@ -265,21 +302,19 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None, max_steps
     train_split = ds.split("train")
     counts = [int(c) for c in ds.train_counts]
     optim = cfg["optim"]
-    state_path = run_dir / "state.json"
     if resume:
-        if not state_path.exists() or not (run_dir / "last.weights.h5").exists():
-            raise TrainingError(f"cannot resume: {run_dir} has no state.json / last.weights.h5")
-        state = json.loads(state_path.read_text())
+        state, resume_weights, legacy = open_resume_state(run_dir, resume_from)
         if state.get("config_hash") != config_hash(cfg):
             raise TrainingError(f"cannot resume {run_dir}: its recipe (hash {state.get('config_hash')}) "
                                 f"differs from this one ({config_hash(cfg)}); use the saved "
                                 f"{run_dir / 'config.yaml'}")
     else:
-        if state_path.exists():
+        if (run_dir / STATE).exists() or (run_dir / CHECKPOINT / STATE).exists():
             raise TrainingError(f"{run_dir} already holds a run; pass --resume to continue it "
                                 f"or choose another --run-dir")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+        (run_dir / CHECKPOINT).mkdir(parents=True, exist_ok=True)
+        for path in (run_dir / CONFIG, run_dir / CHECKPOINT / CONFIG):
+            path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         state = {"epoch": 0, "best_score": None, "best_epoch": None, "history": [],
                  "config_hash": config_hash(cfg), "select_on": cfg["eval"]["select_on"],
                  "versions": run_info(), "dataset": str(cfg["data"]["prepared"]),
@@ -316,11 +351,23 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None, max_steps
             raise TrainingError(f"cannot fine-tune: {exc}") from None
     if resume:
         model.optimizer.build(model.trainable_variables)
-        model.load_weights(run_dir / "last.weights.h5")
+        model.load_weights(resume_weights)
+        found = optimizer_step(model)
+        try:
+            if legacy:   # no record: the step an uninterrupted float32 run reaches
+                check_optimizer_step(found, int(state["epoch"]) * steps, state, resume_weights)
+                adopt_legacy(run_dir, run_dir / CHECKPOINT, state, found)
+            else:
+                check_optimizer_step(found, state["checkpoint"]["last"]["optimizer_step"],
+                                     state, resume_weights)
+                # a kill after a commit can leave the plain files an epoch behind
+                publish_view(run_dir / CHECKPOINT, run_dir, state)
+        except CheckpointError as exc:
+            loader.close()
+            raise TrainingError(f"cannot resume: {exc}") from None
         initial_epoch = int(state["epoch"])
         loader.set_epoch(initial_epoch)
-        print(f"resuming {run_dir} at epoch {initial_epoch} "
-              f"(optimizer step {int(keras.ops.convert_to_numpy(model.optimizer.iterations))})")
+        print(f"resuming {run_dir} at epoch {initial_epoch} (optimizer step {found})")
 
     if max_steps is not None:
         return _timing_run(model, loader, run_dir, int(max_steps), optim["batch_size"],
@@ -336,7 +383,7 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None, max_steps
                                   cfg["data"].get("image_size"))
 
     ckpt = EpochCheckpoint(run_dir, state, val_fn, cfg["eval"]["every"], cfg["eval"]["select_on"],
-                           optim["epochs"], steps * optim["batch_size"])
+                           optim["epochs"], steps * optim["batch_size"], mirror=mirror)
     if verbose == "auto":
         verbose = cfg["runtime"].get("verbose", "auto")
     end_epoch = optim["epochs"]
@@ -368,7 +415,7 @@ def _timing_run(model, loader, run_dir, max_steps, batch_size, started, verbose)
               verbose=2 if verbose == "auto" else verbose, shuffle=False)
     loader.close()
     summary = timer.summary()
-    _atomic_json(run_dir / "timing.json", summary)
+    atomic_write_json(run_dir / "timing.json", summary)
     print("timing " + json.dumps(summary), flush=True)
     return summary
 

@@ -3,6 +3,7 @@ long-tailed digits dataset (ResNet-20 at 16x16, a few seconds per run)."""
 
 import json
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -132,6 +133,135 @@ def test_resume_continues_exactly(digits, straight_run, tmp_path):
     assert [r["loss"] for r in sb["history"]] == pytest.approx([r["loss"] for r in sa["history"]],
                                                                rel=1e-4)
     assert (chunked / "test_report.json").is_file()
+
+
+def assert_same_weights(path_a, path_b, cfg):
+    a, b = weights_of(path_a, cfg), weights_of(path_b, cfg)
+    assert len(a) == len(b)
+    worst = max(float(np.max(np.abs(x - y)) / (np.max(np.abs(x)) + 1e-12)) for x, y in zip(a, b))
+    assert worst < 1e-4, worst
+
+
+class Killed(BaseException):
+    """Stands for the process being killed (not an Exception: nothing may catch it)."""
+
+
+@pytest.mark.parametrize("moment", ["before_commit", "after_commit"])
+def test_a_kill_while_saving_resumes_from_a_consistent_checkpoint(digits, straight_run, tmp_path,
+                                                                  monkeypatch, moment):
+    """Kill the run while epoch 2's checkpoint is written: after its weights file is saved but
+    before the record is committed, or after the commit but before the run directory's plain
+    files are refreshed. ``--resume`` then continues from epoch 1 or finishes from epoch 2,
+    and ends with the uninterrupted run's weights and losses (never an epoch off)."""
+    import keras_lt.train.checkpoint as ckpt_mod
+    import keras_lt.training as training_mod
+
+    cfg = tiny_cfg(digits, epochs=2)
+    run = tmp_path / "run"
+    assert train(cfg, run, verbose=0, stop_after=1) is None
+    if moment == "before_commit":
+        real = ckpt_mod.atomic_write_json
+
+        def write_json(path, data):
+            if Path(path).parent.name == "checkpoint" and data.get("epoch") == 2:
+                assert (Path(path).parent / "e0002.weights.h5").is_file()   # weights are saved
+                raise Killed()
+            real(path, data)
+        monkeypatch.setattr(ckpt_mod, "atomic_write_json", write_json)
+    else:
+        real = training_mod.publish_view
+
+        def publish(folder, run_dir, state):
+            if state["epoch"] == 2:
+                raise Killed()
+            real(folder, run_dir, state)
+        monkeypatch.setattr(training_mod, "publish_view", publish)
+    with pytest.raises(Killed):
+        train(cfg, run, resume=True, verbose=0)
+    monkeypatch.undo()
+    committed = json.loads((run / "checkpoint" / "state.json").read_text())
+    assert committed["epoch"] == (1 if moment == "before_commit" else 2)
+    assert train(cfg, run, resume=True, verbose=0) is not None
+    assert_same_weights(straight_run[0] / "last.weights.h5", run / "last.weights.h5", cfg)
+    state = json.loads((run / "state.json").read_text())
+    straight = json.loads((straight_run[0] / "state.json").read_text())
+    assert [r["epoch"] for r in state["history"]] == [1, 2]
+    assert [r["loss"] for r in state["history"]] == pytest.approx(
+        [r["loss"] for r in straight["history"]], rel=1e-4)
+    assert len((run / "log.csv").read_text().strip().splitlines()) == 3
+    # replaced, not accumulated: the last epoch's file and at most one best-epoch file
+    kept = sorted(p.name for p in (run / "checkpoint").iterdir())
+    assert {"config.yaml", "state.json", "e0002.weights.h5"} <= set(kept) and len(kept) <= 4, kept
+    assert not [name for name in kept if ".tmp-" in name], kept
+
+
+def test_resume_refuses_an_inconsistent_checkpoint(digits, straight_run, tmp_path):
+    """Weights of another epoch, a changed file or a broken record are refused with the file
+    and the reason; a consistent run directory of the older layout (no record) is resumed."""
+    import shutil
+
+    cfg = tiny_cfg(digits, epochs=2)
+    one = tmp_path / "one"
+    train(cfg, one, verbose=0, stop_after=1)
+    epoch2 = straight_run[0] / "last.weights.h5"          # optimizer step 2 x steps
+
+    swapped = tmp_path / "swapped"
+    shutil.copytree(one, swapped)
+    shutil.copyfile(epoch2, swapped / "checkpoint" / "e0001.weights.h5")
+    with pytest.raises(TrainingError, match="e0001.weights.h5 does not match its record"):
+        train(cfg, swapped, resume=True, verbose=0)
+
+    broken = tmp_path / "broken"
+    shutil.copytree(one, broken)
+    (broken / "checkpoint" / "state.json").write_text('{"epoch": 1, "hist')
+    with pytest.raises(TrainingError, match="not valid JSON"):
+        train(cfg, broken, resume=True, verbose=0)
+
+    # the older layout: state.json at epoch 1 but last.weights.h5 of epoch 2 (a kill
+    # between the two writes) is refused on the optimizer step ...
+    legacy = tmp_path / "legacy"
+    shutil.copytree(one, legacy)
+    shutil.rmtree(legacy / "checkpoint")
+    state = json.loads((legacy / "state.json").read_text())
+    state.pop("checkpoint")
+    (legacy / "state.json").write_text(json.dumps(state))
+    good = legacy / "last.weights.h5"
+    shutil.copyfile(good, tmp_path / "epoch1.weights.h5")
+    shutil.copyfile(epoch2, good)
+    with pytest.raises(TrainingError, match="optimizer step"):
+        train(cfg, legacy, resume=True, verbose=0)
+    assert not (legacy / "checkpoint").exists()
+    # ... and resumed when consistent, continuing in the checkpoint layout
+    shutil.copyfile(tmp_path / "epoch1.weights.h5", good)
+    train(cfg, legacy, resume=True, verbose=0)
+    assert json.loads((legacy / "checkpoint" / "state.json").read_text())["epoch"] == 2
+    assert_same_weights(epoch2, legacy / "last.weights.h5", cfg)
+
+
+def test_resume_from_a_mirrored_checkpoint_on_another_machine(digits, straight_run, tmp_path):
+    """``--mirror`` keeps a complete copy of the checkpoint (config included, at most two
+    weights files); ``--resume-from`` that copy into a fresh run directory, without the
+    original run directory or ``--config``, ends where the uninterrupted run ends."""
+    import shutil
+
+    import train as train_tool
+
+    cfg = tiny_cfg(digits, epochs=2)
+    first = tmp_path / "machine-a" / "run"
+    mirror = tmp_path / "repo" / "resume"
+    train(cfg, first, verbose=0, stop_after=1, mirror=mirror)
+    names = sorted(p.name for p in mirror.iterdir())
+    assert names == ["config.yaml", "e0001.weights.h5", "state.json"], names
+    shutil.rmtree(tmp_path / "machine-a")
+    second = tmp_path / "machine-b" / "run"
+    assert train_tool.main(["--resume-from", str(mirror), "--run-dir", str(second),
+                            "--mirror", str(mirror), "--verbose", "0"]) == 0
+    assert_same_weights(straight_run[0] / "last.weights.h5", second / "last.weights.h5", cfg)
+    assert json.loads((mirror / "state.json").read_text())["epoch"] == 2
+    assert len([p for p in mirror.iterdir() if p.name.endswith(".weights.h5")]) <= 2
+    assert (second / "test_report.json").is_file()
+    # the copy is not resumed over a run directory that already holds a run
+    assert train_tool.main(["--resume-from", str(mirror), "--run-dir", str(second)]) == 2
 
 
 def test_missing_dataset_is_a_clear_error(tmp_path):

@@ -7,6 +7,10 @@ Examples::
         --set data.prepared=data_cache/cifar10-lt-if100 --set optim.epochs=30 \\
         --run-dir runs/la-c10 --backend torch
     python tools/train.py --run-dir runs/la-c10 --resume      # continue exactly where it stopped
+    # a long run in chunks whose resume point lands with the repository (another machine
+    # continues it with --resume-from reports/la-c10/resume --run-dir runs/la-c10)
+    python tools/train.py --config zoo_configs/la-resnet32-cifar10lt-if100.yaml \
+        --run-dir runs/la-c10 --mirror reports/la-c10/resume --stop-after 20
     # a timing run: the first 15 steps, then seconds-to-first-step, images/s and peak RSS
     python tools/train.py --config zoo_configs/bccl-resnet32-cifar10lt-if100.yaml \
         --max-steps 15 --run-dir /tmp/timing-bccl --backend torch
@@ -15,8 +19,9 @@ Examples::
         --set optim.epochs=10 --freeze-backbone-epochs 2 --run-dir runs/my-ft
 
 Overrides are ``key.sub=value`` (value parsed as YAML). The backend comes from
-``--backend`` or ``KERAS_BACKEND``. A run directory gets ``config.yaml``,
-``last/best.weights.h5``, ``state.json``, ``log.csv`` and the final
+``--backend`` or ``KERAS_BACKEND``. A run directory gets ``checkpoint/`` (the resume
+point, committed atomically every epoch), ``config.yaml``, ``last/best.weights.h5``,
+``state.json``, ``log.csv`` and the final
 ``test_report.{json,_per_class.csv,_confusion.csv,_per_class.png}``.
 """
 
@@ -46,6 +51,12 @@ def parse_args(argv=None):
     p.add_argument("--run-dir", required=True, help="directory for checkpoints, logs and reports")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --run-dir from its last checkpoint")
+    p.add_argument("--resume-from", metavar="DIR",
+                   help="continue from a copied checkpoint folder (e.g. one kept by --mirror) "
+                        "into a new --run-dir; its config.yaml is used unless --config is given")
+    p.add_argument("--mirror", metavar="DIR",
+                   help="after every epoch, also keep a complete copy of the checkpoint here "
+                        "(replaced, not accumulated: at most two weights files)")
     p.add_argument("--stop-after", type=int, metavar="N",
                    help="train at most N epochs in this call, then stop with everything "
                         "checkpointed (continue later with --resume)")
@@ -67,6 +78,11 @@ def main(argv=None):
 
     run_dir = Path(args.run_dir)
     config = args.config
+    if args.resume_from and config is None:
+        config = Path(args.resume_from) / "config.yaml"
+        if not config.exists():
+            print(f"error: cannot resume: {config} does not exist", file=sys.stderr)
+            return 2
     if args.resume and config is None:
         config = run_dir / "config.yaml"
         if not config.exists():
@@ -77,7 +93,7 @@ def main(argv=None):
               "existing --run-dir)", file=sys.stderr)
         return 2
     try:
-        if args.init and not args.resume:
+        if args.init and not (args.resume or args.resume_from):
             from keras_lt.hub.finetune import finetune_config
             from keras_lt.hub.pretrained import PretrainedError, UnknownModelError
 
@@ -97,7 +113,8 @@ def main(argv=None):
                 cfg["finetune"]["freeze_backbone_epochs"] = args.freeze_backbone_epochs
         verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
         train(cfg, run_dir, resume=args.resume, verbose=verbose, stop_after=args.stop_after,
-              max_steps=args.max_steps, started=STARTED)
+              max_steps=args.max_steps, started=STARTED, resume_from=args.resume_from,
+              mirror=args.mirror)
     except (ConfigError, TrainingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,1 @@
+"""Training internals: the run checkpoint (atomic commit, verification, mirroring)."""
