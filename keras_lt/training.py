@@ -367,6 +367,8 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None, max_steps
             raise TrainingError(f"cannot resume: {exc}") from None
         initial_epoch = int(state["epoch"])
         loader.set_epoch(initial_epoch)
+        if mirror is not None:      # the copy is complete from the start, not one epoch later
+            mirror_checkpoint(run_dir / CHECKPOINT, mirror)
         print(f"resuming {run_dir} at epoch {initial_epoch} (optimizer step {found})")
 
     if max_steps is not None:

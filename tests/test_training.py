@@ -236,6 +236,14 @@ def test_resume_refuses_an_inconsistent_checkpoint(digits, straight_run, tmp_pat
     train(cfg, legacy, resume=True, verbose=0)
     assert json.loads((legacy / "checkpoint" / "state.json").read_text())["epoch"] == 2
     assert_same_weights(epoch2, legacy / "last.weights.h5", cfg)
+    # an older-layout run stopped at epoch 1 gets a mirrored checkpoint without training on
+    legacy1 = tmp_path / "legacy1"
+    shutil.copytree(legacy, legacy1, ignore=shutil.ignore_patterns("checkpoint", "test_report*"))
+    (legacy1 / "state.json").write_text(json.dumps(state))
+    shutil.copyfile(tmp_path / "epoch1.weights.h5", legacy1 / "last.weights.h5")
+    assert train(cfg, legacy1, resume=True, verbose=0, stop_after=0, mirror=tmp_path / "m") is None
+    assert json.loads((tmp_path / "m" / "state.json").read_text())["epoch"] == 1
+    assert (tmp_path / "m" / "e0001.weights.h5").is_file()
 
 
 def test_resume_from_a_mirrored_checkpoint_on_another_machine(digits, straight_run, tmp_path):
