@@ -78,10 +78,26 @@ def load_data(cfg):
     ds = PreparedDataset(path)
     mean = cfg["data"].get("mean") or list(ds.mean)
     std = cfg["data"].get("std") or list(ds.std)
+    note = statistics_note(mean, std, ds.mean, ds.std)
+    if note:
+        print(note, flush=True)
     size = cfg["data"].get("image_size") or ds.meta.get("image_size")
     if not size:
         raise TrainingError(f"{path}: images have no fixed size; set data.image_size=[H, W]")
     return ds, mean, std, (int(size[0]), int(size[1]), 3)
+
+
+def statistics_note(mean, std, data_mean, data_std, tolerance=0.01):
+    """One line when the normalisation in use (the recipe's ``data.mean``/``data.std``)
+    differs from the dataset's own statistics by more than ``tolerance``; else ``None``."""
+    gap = max(float(np.max(np.abs(np.subtract(mean, data_mean)))),
+              float(np.max(np.abs(np.subtract(std, data_std)))))
+    if gap <= tolerance:
+        return None
+    fmt = lambda v: "[" + ", ".join(f"{float(x):.4f}" for x in v) + "]"   # noqa: E731
+    return (f"note: normalising with the recipe's data.mean={fmt(mean)} data.std={fmt(std)}, "
+            f"not this dataset's own mean {fmt(data_mean)} std {fmt(data_std)} (--set "
+            f"data.mean=null --set data.std=null uses the dataset's)")
 
 
 SCHEDULES = ("warmup_cosine", "bccl_epoch")
@@ -328,9 +344,16 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None, max_steps
         raise TrainingError(f"method rebsupcon needs exactly two views (query view, key "
                             f"view), got data.views={views}")
     set_seed(int(cfg["seed"]))
-    loader = make_loader(train_split, views=cfg["data"]["views"], batch_size=optim["batch_size"],
-                         mean=mean, std=std, shuffle=True, seed=int(cfg["seed"]), drop_last=True,
-                         workers=int(cfg["data"]["workers"]), image_size=cfg["data"].get("image_size"))
+    # every view makes images of the model's input size: the recipe's data.image_size, else
+    # the dataset's own (never a view's CIFAR / ImageNet default)
+    view_size = list(image_shape[:2])
+    try:
+        loader = make_loader(train_split, views=cfg["data"]["views"],
+                             batch_size=optim["batch_size"], mean=mean, std=std, shuffle=True,
+                             seed=int(cfg["seed"]), drop_last=True,
+                             workers=int(cfg["data"]["workers"]), image_size=view_size)
+    except ValueError as exc:
+        raise TrainingError(f"cannot build the training loader: {exc}") from None
     steps = len(loader)
     if max_steps is not None and int(max_steps) > steps:
         loader.close()
@@ -382,7 +405,7 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None, max_steps
         def val_fn(m):
             return evaluate_model(m, val_split, counts, ds.class_names, mean, std,
                                   cfg["data"]["eval_view"], cfg["eval"]["batch_size"],
-                                  cfg["data"].get("image_size"))
+                                  view_size)
 
     ckpt = EpochCheckpoint(run_dir, state, val_fn, cfg["eval"]["every"], cfg["eval"]["select_on"],
                            optim["epochs"], steps * optim["batch_size"], mirror=mirror)

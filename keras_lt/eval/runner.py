@@ -30,7 +30,7 @@ def report_split(model, ds, cfg, split, out_dir, prefix=None, info=None, batch_s
                              mean if mean is not None else list(ds.mean),
                              std if std is not None else list(ds.std),
                              cfg["data"]["eval_view"], batch_size or cfg["eval"]["batch_size"],
-                             cfg["data"].get("image_size"))
+                             cfg["data"].get("image_size") or ds.image_size)
     path = write_report(metrics, out_dir, prefix, extra={"split": split, **(info or {})})
     print(format_summary(metrics, f"{split} report ({path}):"))
     return metrics
@@ -104,7 +104,7 @@ def split_features(model, ds, cfg, mean, std, batch_size=None):
     (:func:`keras_lt.eval.diagnostics.features_and_logits`), computed once per split."""
     from keras_lt.eval.diagnostics import features_and_logits
 
-    kw = dict(eval_view=cfg["data"]["eval_view"], image_size=cfg["data"].get("image_size"),
+    kw = dict(eval_view=cfg["data"]["eval_view"], image_size=cfg["data"].get("image_size") or ds.image_size,
               batch_size=batch_size or cfg["eval"]["batch_size"])
     done = {}
 

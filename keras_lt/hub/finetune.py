@@ -55,10 +55,11 @@ def init_from_pretrained(model, cfg, class_names, image_shape):
     if tuple(image_shape)[2] != want_shape[2]:
         raise PretrainedError(f"{init} takes {want_shape[2]}-channel images, the data has "
                               f"{image_shape[2]} channels")
-    if tuple(image_shape)[:2] != want_shape[:2]:
-        raise PretrainedError(f"{init} was trained on {want_shape[0]}x{want_shape[1]} inputs, "
-                              f"the data gives {image_shape[0]}x{image_shape[1]}: resize the "
-                              f"images to {want_shape[0]}x{want_shape[1]} before preparing them")
+    # convolutions and global pooling carry over to another input size: fine-tune at the
+    # data's size, and say so
+    resized = "" if tuple(image_shape)[:2] == want_shape[:2] else (
+        f"; trained on {want_shape[0]}x{want_shape[1]} inputs, fine-tuned on the data's "
+        f"{image_shape[0]}x{image_shape[1]}")
     if (model.backbone_name, dict(model.backbone_kwargs)) != (arch["backbone"],
                                                               dict(arch.get("backbone_kwargs") or {})):
         raise PretrainedError(f"the recipe's backbone {model.backbone_name} "
@@ -79,7 +80,8 @@ def init_from_pretrained(model, cfg, class_names, image_shape):
         model.sync_key_encoder()
     what = " and ".join(parts)
     return (f"initialised the {what} from {init} ({source}: {directory})"
-            + ("" if "classifier" in parts else f"; new {model.num_classes}-class classifier"))
+            + ("" if "classifier" in parts else f"; new {model.num_classes}-class classifier")
+            + resized)
 
 
 def finetune_model(init, data, run_dir, config=None, overrides=(), freeze_backbone_epochs=None,
