@@ -408,7 +408,8 @@ def test_real_cifar10_jpeg_lt(tmp_path):
 def _cli():
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("prepare_data_cli", ROOT / "tools" / "prepare_data.py")
+    spec = importlib.util.spec_from_file_location("prepare_data_cli",
+                                                  ROOT / "tools" / "prepare_data.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -463,7 +464,8 @@ def test_cifar_pickle_code_refused(tmp_path, capsys):
 def test_cifar_malformed_pickle_named(tmp_path):
     tar = tmp_path / "cifar-10-python.tar.gz"
     with tarfile.open(tar, "w:gz") as tf:
-        for name, data in (("batches.meta", pickle.dumps([1, 2])), ("data_batch_1", b"\x80\x02}q")):
+        for name, data in (("batches.meta", pickle.dumps([1, 2])),
+                           ("data_batch_1", b"\x80\x02}q")):
             info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
@@ -573,8 +575,14 @@ def test_symlinks_outside_tree(tmp_path, capsys):
     ds = prepare_dataset("imagefolder", out, input=root, val_per_class=0, follow_symlinks=True,
                          progress=False)
     assert ds.train_counts.tolist() == [3, 2]
-    # a class folder that is a link outside the tree: named as such, not "has no images"
+    # links the layout does not use are left alone
     (root / "train" / "a_cls" / "link.png").unlink()
+    (root / "LICENSE").symlink_to(elsewhere / "secret.png")
+    (root / "train" / "a_cls" / "notes.txt").symlink_to(elsewhere / "secret.png")
+    ds = prepare_dataset("imagefolder", tmp_path / "o1", input=root, val_per_class=0,
+                         progress=False)
+    assert ds.train_counts.tolist() == [2, 2]
+    # a class folder that is a link outside the tree: named as such, not "has no images"
     (elsewhere / "more").mkdir()
     (elsewhere / "more" / "0.png").write_bytes(_png(_img(8)))
     (root / "train" / "c_cls").symlink_to(elsewhere / "more")
@@ -583,7 +591,8 @@ def test_symlinks_outside_tree(tmp_path, capsys):
         prepare_dataset("imagefolder", tmp_path / "o2", input=root, progress=False)
     ds = prepare_dataset("imagefolder", tmp_path / "o3", input=root, val_per_class=0,
                          follow_symlinks=True, progress=False)
-    assert ds.class_names == ["a_cls", "b_cls", "c_cls"] and ds.train_counts.tolist() == [2, 2, 1]
+    assert ds.class_names == ["a_cls", "b_cls", "c_cls"]
+    assert ds.train_counts.tolist() == [2, 2, 1]
 
 
 def test_empty_class_folder_message(tmp_path):
@@ -642,7 +651,8 @@ def test_class_names_doubled_and_name_id_formats(tmp_path, capsys):
     assert read_class_names(f) == (["/a/airfield", "/a/abbey"], ["0", "1"])
     assert "'<name> <class id>' lines" in capsys.readouterr().err
     f.write_bytes(b"apple\nban\xffana\n")
-    with pytest.raises(DataPreparationError, match=r"names\.txt:2: class-names file is not UTF-8"):
+    with pytest.raises(DataPreparationError,
+                       match=r"names\.txt:2: class-names file is not UTF-8"):
         read_class_names(f)
 
 
@@ -668,7 +678,8 @@ def test_fuzz_bad_inputs_give_one_line_errors(tmp_path, capsys):
         kind = case % 3
         if kind < 2:      # imagefolder with random bytes or a truncated image
             root = _tree(work / "src", classes=("a", "b"), n_train=2, n_test=1)
-            target = root / ("train" if rng.rand() < 0.7 else "test") / "ab"[rng.randint(2)] / "0000.png"
+            split = "train" if rng.rand() < 0.7 else "test"
+            target = root / split / "ab"[rng.randint(2)] / "0000.png"
             if kind == 0:
                 target.write_bytes(rng.bytes(rng.randint(0, 200)))
             else:
@@ -678,7 +689,8 @@ def test_fuzz_bad_inputs_give_one_line_errors(tmp_path, capsys):
         else:             # split lists with random lines
             root, files, names = _splitfile_tree(work)
             lines = files["train"].read_bytes().splitlines()
-            alphabet = list(b"abc /.\\-+0123456789 \t#\x00" + (b"\xff\xe9" if case % 4 == 2 else b""))
+            alphabet = list(b"abc /.\\-+0123456789 \t#\x00"
+                            + (b"\xff\xe9" if case % 4 == 2 else b""))
             for _ in range(rng.randint(1, 4)):
                 if rng.rand() < 0.5:      # a listed path with a random label or a cut path
                     path, label = lines[rng.randint(len(lines))].rsplit(b" ", 1)
@@ -688,7 +700,8 @@ def test_fuzz_bad_inputs_give_one_line_errors(tmp_path, capsys):
                     junk = bytes(rng.choice(alphabet, rng.randint(0, 30)).astype(np.uint8))
                 lines.insert(rng.randint(len(lines) + 1), junk)
             files["train"].write_bytes(b"\n".join(lines) + b"\n")
-            args = ["--source", "splitfile", "--image-root", root, "--train-list", files["train"]]
+            args = ["--source", "splitfile", "--image-root", root,
+                    "--train-list", files["train"]]
             if rng.rand() < 0.5:
                 args += ["--class-names", names]
         if rng.rand() < 0.3:

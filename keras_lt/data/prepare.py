@@ -361,7 +361,8 @@ def _cifar_source(kind, input_path, download, cache_dir, expected_md5, progress)
             try:
                 data = tf.extractfile(members[found[0]]).read()
             except (tarfile.TarError, OSError, EOFError) as e:
-                raise DataPreparationError(f"cannot read member {found[0]} of {path}: {e}") from e
+                raise DataPreparationError(f"cannot read member {found[0]} of {path}: "
+                                           f"{e}") from e
             return _load_cifar_pickle(data, f"{path}:{found[0]}")
 
         def field(obj, key, base):
@@ -421,20 +422,13 @@ def _inside(target: str, root: str) -> bool:
 
 
 def _walk_tree(path: Path, follow_symlinks: bool):
-    """``(dirs, files, links)`` of a directory tree: relative part tuples, ``files``
-    mapping to the path to read; symbolic links to places outside the tree are
-    refused unless ``follow_symlinks``. ``links`` maps linked folders to their target."""
+    """``(dirs, files, refused)`` of a directory tree (relative part tuples; ``files``
+    maps to the path to read). Symbolic links to places outside the tree are not
+    followed unless ``follow_symlinks``: ``refused`` maps them to the error to raise
+    if the layout needs them (a linked folder is listed in ``dirs``, empty)."""
     root = os.path.realpath(path)
-    dirs, files, links = set(), {}, {}
+    dirs, files, refused = set(), {}, {}
     seen = {root}
-
-    def outside(p, rel, what):
-        target = os.path.realpath(p)
-        if _inside(target, root) or follow_symlinks:
-            return target
-        raise DataPreparationError(
-            f"{_display(p)}: {what} '{_display('/'.join(rel))}' is a symbolic link to "
-            f"{_display(target)}, outside {_display(path)}; pass --follow-symlinks to read it")
 
     stack = [(Path(path), ())]
     while stack:
@@ -454,10 +448,17 @@ def _walk_tree(path: Path, follow_symlinks: bool):
                 continue
             if is_link and not (is_dir or is_file):
                 continue                     # dangling link
-            if is_link:
-                target = outside(p, parts, "folder" if is_dir else "file")
-                if is_dir:
-                    links[parts] = target
+            if is_link and not follow_symlinks:
+                target = os.path.realpath(p)
+                if not _inside(target, root):
+                    refused[parts] = (
+                        f"{_display(path)}: {'folder' if is_dir else 'file'} "
+                        f"'{_display('/'.join(parts))}' is a symbolic link to "
+                        f"{_display(target)}, outside the tree; pass --follow-symlinks to "
+                        f"read it")
+                    if is_dir:
+                        dirs.add(parts)
+                    continue
             if is_dir:
                 real = os.path.realpath(p)
                 dirs.add(parts)
@@ -467,7 +468,7 @@ def _walk_tree(path: Path, follow_symlinks: bool):
                 stack.append((p, parts))
             elif is_file:
                 files[parts] = p
-    return dirs, files, links
+    return dirs, files, refused
 
 
 def _imagefolder_source(input_path, train_split, test_split, val_split, progress,
@@ -478,10 +479,10 @@ def _imagefolder_source(input_path, train_split, test_split, val_split, progress
     # entries: list of (parts tuple relative to the tree, fetch-key)
     dirs = set()
     files = {}
-    links = {}
+    refused = {}
     if path.is_dir():
         kind_desc = "directory"
-        dirs, files, links = _walk_tree(path, follow_symlinks)
+        dirs, files, refused = _walk_tree(path, follow_symlinks)
         h = hashlib.sha256()
         for parts in sorted(files):
             try:
@@ -538,6 +539,12 @@ def _imagefolder_source(input_path, train_split, test_split, val_split, progress
             f"{path}: no '{train_split}' split folder found (expected <root>/<split>/<class>/"
             f"<image>; found folders: {', '.join(sorted(top)) or 'none'})")
     root_desc = "/".join(prefix)
+    used = {s for s in (train_split, test_split, val_split) if s is not None}
+    for parts, msg in sorted(refused.items()):
+        rel = parts[len(prefix):]
+        if parts[:len(prefix)] == prefix and rel and rel[0] in used and (
+                len(rel) <= 2 or (len(rel) == 3 and _is_image_name(rel[-1]))):
+            raise DataPreparationError(msg)
 
     def classes_of(split):
         return sorted(p[-1] for p in dirs if len(p) == len(prefix) + 2 and p[:len(prefix) + 1]
@@ -548,9 +555,10 @@ def _imagefolder_source(input_path, train_split, test_split, val_split, progress
         raise DataPreparationError(f"{path}: split folder '{train_split}' has no class folders")
     for c in class_names:
         if _display(c) != c:
+            folder = _display("/".join(prefix + (train_split, c)))
             raise DataPreparationError(
-                f"{_display(path)}: class folder '{_display('/'.join(prefix + (train_split, c)))}' "
-                f"has a name that is not valid UTF-8; rename it (class names are stored as text)")
+                f"{_display(path)}: class folder '{folder}' has a name that is not valid "
+                f"UTF-8; rename it (class names are stored as text)")
     index = {c: i for i, c in enumerate(class_names)}
     per_class = {}
     for parts in files:
@@ -1105,8 +1113,8 @@ def prepare_dataset(source, output, *, input=None, name=None, imbalance_factor="
             continue
         missing = np.flatnonzero(np.bincount(s.labels, minlength=num_classes) == 0)
         if len(missing):
-            warnings.append(f"split '{split_name}' ({s.origin or src.location}) has no images of "
-                            f"{len(missing)} class(es) that train has: "
+            warnings.append(f"split '{split_name}' ({s.origin or src.location}) has no images "
+                            f"of {len(missing)} class(es) that train has: "
                             + ", ".join(src.class_names[c] for c in missing[:20])
                             + (" ..." if len(missing) > 20 else ""))
     empty = [src.class_names[c] for c in range(num_classes) if pool[c] == 0]
@@ -1214,8 +1222,8 @@ def prepare_dataset(source, output, *, input=None, name=None, imbalance_factor="
         if "test" in src.splits:
             plan.append(("test", src.splits["test"], np.arange(len(src.splits["test"])), None))
         counts = {}
-        writers = [_write_split(tmp, n, s, o, keep_bytes, want_raw, st, skip_bad, skipped, progress,
-                                max_pixels=max_pixels, counts=counts)
+        writers = [_write_split(tmp, n, s, o, keep_bytes, want_raw, st, skip_bad, skipped,
+                                progress, max_pixels=max_pixels, counts=counts)
                    for n, s, o, st in plan]
         if writers[0].k == 0:
             raise DataPreparationError("no readable training image")
@@ -1292,7 +1300,7 @@ def prepare_dataset(source, output, *, input=None, name=None, imbalance_factor="
               f"converted to RGB (the channel repeated)")
     if counts.get("scaled_16bit"):
         _note(f"{counts['scaled_16bit']} image(s) had 16-bit samples, scaled to 8 bits "
-              f"(value / 257) and stored as 8-bit PNG")
+              f"(value / 257)")
     ds = PreparedDataset(output)
     ds.skipped = skipped
     return ds
