@@ -401,3 +401,317 @@ def test_real_cifar10_jpeg_lt(tmp_path):
     assert ds.train_counts.tolist() == [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
     assert ds.meta["splits"]["test"]["per_class"] == [1000] * 10
     assert ds.meta["splits"]["val"]["per_class"] == [0] + [20] * 9
+
+
+# ------------------------------------------------------------------ bad input
+
+def _cli():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("prepare_data_cli",
+                                                  ROOT / "tools" / "prepare_data.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _run_cli(capsys, *args):
+    """The CLI in-process: (exit code, stderr lines)."""
+    capsys.readouterr()
+    rc = _cli().main([*map(str, args), "--no-progress"])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return rc, [ln for ln in err.splitlines() if ln.strip()]
+
+
+def _one_error_line(lines):
+    errors = [ln for ln in lines if ln.startswith("error: ")]
+    assert len(errors) == 1, lines
+    return errors[0]
+
+
+class _Evil:
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.target}",))
+
+
+def test_cifar_pickle_code_refused(tmp_path, capsys):
+    tar = tmp_path / "cifar-10-python.tar.gz"
+    _fake_cifar10(tar, per_class_per_batch=1)
+    marker = tmp_path / "pwned"
+    evil = pickle.dumps({b"data": _Evil(marker)}, protocol=2)
+    with tarfile.open(tar, "r:gz") as tf:
+        members = [(m, tf.extractfile(m).read()) for m in tf.getmembers()]
+    with tarfile.open(tar, "w:gz") as tf:
+        for m, data in members:
+            if m.name.endswith("data_batch_1"):
+                data = evil
+                m.size = len(data)
+            tf.addfile(m, io.BytesIO(data))
+    md5 = hashlib.md5(tar.read_bytes()).hexdigest()
+    out = tmp_path / "out"
+    rc, lines = _run_cli(capsys, "--source", "cifar10", "--input", tar, "--md5", md5,
+                         "--output", out)
+    assert rc == 2
+    msg = _one_error_line(lines)
+    assert "cifar-10-batches-py/data_batch_1" in msg and "system" in msg and "refusing" in msg
+    assert not marker.exists() and not out.exists() and not _leftovers(out)
+
+
+def test_cifar_malformed_pickle_named(tmp_path):
+    tar = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(tar, "w:gz") as tf:
+        for name, data in (("batches.meta", pickle.dumps([1, 2])),
+                           ("data_batch_1", b"\x80\x02}q")):
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    md5 = hashlib.md5(tar.read_bytes()).hexdigest()
+    with pytest.raises(DataPreparationError, match=r"batches\.meta: expected a dict, .* list"):
+        prepare_dataset("cifar10", tmp_path / "o", input=tar, expected_md5=md5, progress=False)
+
+
+def test_16bit_png_is_scaled_not_clipped(tmp_path, capsys):
+    from keras_lt.data.decode import decode_image
+
+    ramp = (np.arange(64, dtype=np.uint32)[None, :] * 1040).repeat(16, axis=0).astype(np.uint16)
+    buf = io.BytesIO()
+    Image.fromarray(ramp).save(buf, format="PNG")
+    data = buf.getvalue()
+    assert Image.open(io.BytesIO(data)).mode.startswith("I")
+    details = {}
+    rgb = decode_image(data, details=details)
+    expected = np.rint(ramp / 257.0).astype(np.uint8)
+    assert rgb.shape == (16, 64, 3) and details["scaled_16bit"] and details["grayscale"]
+    np.testing.assert_array_equal(rgb[..., 0], expected)
+    assert (rgb == 255).mean() < 0.05
+    root = _tree(tmp_path / "src", n_train=2, n_test=1)
+    (root / "train" / "a_cls" / "0000.png").write_bytes(data)
+    (root / "train" / "a_cls" / "0001.png").write_bytes(_png(_img(5, (16, 64))))
+    ds = prepare_dataset("imagefolder", tmp_path / "out", input=root, val_per_class=0,
+                         progress=False)
+    err = capsys.readouterr().err
+    assert "1 image(s) had 16-bit samples" in err and "grayscale" in err
+    assert ds.meta["storage"] == "encoded"          # sizes differ: bytes are kept
+    np.testing.assert_array_equal(ds.split("train").get_image(0), rgb)
+
+
+def test_non_utf8_names(tmp_path, capsys):
+    root = _tree(tmp_path / "src", n_train=2, n_test=1)
+    bad_file = os.fsencode(root / "train" / "a_cls") + b"/caf\xe9.png"
+    fd = os.open(bad_file, os.O_WRONLY | os.O_CREAT)
+    os.write(fd, _png(_img(3)))
+    os.close(fd)
+    out = tmp_path / "out"
+    rc, lines = _run_cli(capsys, "--source", "imagefolder", "--input", root, "--output", out,
+                         "--val-per-class", "0")
+    assert rc == 0, lines
+    ds = PreparedDataset(out)
+    assert ds.train_counts.tolist() == [3, 2]
+    bad_dir = os.fsencode(root / "train") + b"/cl\xffass"
+    os.mkdir(bad_dir)
+    fd = os.open(bad_dir + b"/x.png", os.O_WRONLY | os.O_CREAT)
+    os.write(fd, _png(_img(4)))
+    os.close(fd)
+    out2 = tmp_path / "out2"
+    rc, lines = _run_cli(capsys, "--source", "imagefolder", "--input", root, "--output", out2)
+    assert rc == 2
+    msg = _one_error_line(lines)
+    assert "train/cl\\xffass" in msg and "not valid UTF-8" in msg
+    assert not out2.exists() and not _leftovers(out2)
+
+
+def test_non_utf8_split_file_names_line(tmp_path):
+    root, files, _ = _splitfile_tree(tmp_path)
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(files["train"].read_bytes().replace(b"img_0.jpg 1", b"img_\xff.jpg 1", 1))
+    with pytest.raises(DataPreparationError, match=r"bad\.txt:4: split file is not UTF-8"):
+        prepare_dataset("splitfile", tmp_path / "o", image_root=root, train_list=bad,
+                        progress=False)
+
+
+def test_huge_image_neither_dominates_mean_nor_passes_max_pixels(tmp_path):
+    root = tmp_path / "src"
+    for c in ("a", "b"):
+        (root / "train" / c).mkdir(parents=True)
+        for i in range(4):
+            blue = np.zeros((8, 8, 3), np.uint8)
+            blue[..., 2] = 255
+            (root / "train" / c / f"{i}.png").write_bytes(_png(blue))
+    red = np.zeros((2000, 2000, 3), np.uint8)
+    red[..., 0] = 255
+    (root / "train" / "a" / "big.png").write_bytes(_png(red))
+    ds = prepare_dataset("imagefolder", tmp_path / "out", input=root, val_per_class=0,
+                         progress=False)
+    np.testing.assert_allclose(ds.mean, [1 / 9, 0, 8 / 9], atol=1e-5)   # 1 of 9 images is red
+    np.testing.assert_allclose(ds.std, [np.sqrt(8) / 9] * 1 + [0] + [np.sqrt(8) / 9], atol=1e-5)
+    out = tmp_path / "out2"
+    with pytest.raises(DataPreparationError,
+                       match=r"big\.png: image of 2000x2000 = 4000000 pixels is larger than the "
+                             r"limit of 1000000 pixels \(--max-pixels\)"):
+        prepare_dataset("imagefolder", out, input=root, val_per_class=0, max_pixels=10 ** 6,
+                        progress=False)
+    assert not out.exists() and not _leftovers(out)
+    ds = prepare_dataset("imagefolder", out, input=root, val_per_class=0, max_pixels=10 ** 6,
+                         skip_bad=True, progress=False)
+    assert ds.train_counts.tolist() == [4, 4] and ds.meta["storage"] == "raw"
+
+
+def test_symlinks_outside_tree(tmp_path, capsys):
+    root = _tree(tmp_path / "src", n_train=2, n_test=1)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "secret.png").write_bytes(_png(_img(7)))
+    (root / "train" / "a_cls" / "link.png").symlink_to(elsewhere / "secret.png")
+    out = tmp_path / "out"
+    rc, lines = _run_cli(capsys, "--source", "imagefolder", "--input", root, "--output", out)
+    assert rc == 2
+    msg = _one_error_line(lines)
+    assert "train/a_cls/link.png" in msg and str(elsewhere / "secret.png") in msg
+    assert "--follow-symlinks" in msg and not out.exists() and not _leftovers(out)
+    ds = prepare_dataset("imagefolder", out, input=root, val_per_class=0, follow_symlinks=True,
+                         progress=False)
+    assert ds.train_counts.tolist() == [3, 2]
+    # links the layout does not use are left alone
+    (root / "train" / "a_cls" / "link.png").unlink()
+    (root / "LICENSE").symlink_to(elsewhere / "secret.png")
+    (root / "train" / "a_cls" / "notes.txt").symlink_to(elsewhere / "secret.png")
+    ds = prepare_dataset("imagefolder", tmp_path / "o1", input=root, val_per_class=0,
+                         progress=False)
+    assert ds.train_counts.tolist() == [2, 2]
+    # a class folder that is a link outside the tree: named as such, not "has no images"
+    (elsewhere / "more").mkdir()
+    (elsewhere / "more" / "0.png").write_bytes(_png(_img(8)))
+    (root / "train" / "c_cls").symlink_to(elsewhere / "more")
+    with pytest.raises(DataPreparationError, match=r"folder 'train/c_cls' is a symbolic link to "
+                                                   r".*more, outside .*--follow-symlinks"):
+        prepare_dataset("imagefolder", tmp_path / "o2", input=root, progress=False)
+    ds = prepare_dataset("imagefolder", tmp_path / "o3", input=root, val_per_class=0,
+                         follow_symlinks=True, progress=False)
+    assert ds.class_names == ["a_cls", "b_cls", "c_cls"]
+    assert ds.train_counts.tolist() == [2, 2, 1]
+
+
+def test_empty_class_folder_message(tmp_path):
+    root = _tree(tmp_path / "src", n_train=2, n_test=1)
+    (root / "train" / "c_cls" / "sub").mkdir(parents=True)
+    (root / "train" / "c_cls" / "sub" / "0.png").write_bytes(_png(_img(1)))
+    with pytest.raises(DataPreparationError, match=r"class folder 'train/c_cls' has no images "
+                                                   r"\(it holds 0 other file\(s\) / 1 subfolder"):
+        prepare_dataset("imagefolder", tmp_path / "o", input=root, progress=False)
+
+
+def test_stale_temporary_folders_removed(tmp_path, capsys):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    out = tmp_path / "out"
+    stale = tmp_path / f"out.tmp-{dead}"
+    (stale / "train").mkdir(parents=True)
+    (stale / "train" / "images.bin").write_bytes(b"half")
+    alive = tmp_path / f"out.tmp-{os.getppid()}"          # a running process: kept
+    alive.mkdir()
+    other = tmp_path / f"other.tmp-{dead}"                 # another output: kept
+    other.mkdir()
+    root = _tree(tmp_path / "src", n_train=1, n_test=1)
+    rc, lines = _run_cli(capsys, "--source", "imagefolder", "--input", root, "--output", out,
+                         "--val-per-class", "0")
+    assert rc == 0
+    assert not stale.exists() and alive.exists() and other.exists() and out.is_dir()
+    assert any(ln.startswith(f"note: removed {stale}") and f"process {dead} no longer runs" in ln
+               for ln in lines), lines
+
+
+def test_split_list_conflicting_labels_and_class_missing_from_test(tmp_path, capsys):
+    root, files, names = _splitfile_tree(tmp_path)
+    train = files["train"].read_text().splitlines()
+    train.append(train[0].rsplit(" ", 1)[0] + " 2")       # img_0 of class 0 again, label 2
+    files["train"].write_text("\n".join(train) + "\n")
+    test = [ln for ln in files["test"].read_text().splitlines() if not ln.endswith(" 1")]
+    files["test"].write_text("\n".join(test) + "\n")
+    ds = prepare_dataset("splitfile", tmp_path / "out", image_root=root,
+                         train_list=files["train"], test_list=files["test"], class_names=names,
+                         progress=False)
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("warning:")]
+    assert len(err) == 2, err
+    assert ("LT_train.txt: 1 image(s) listed with different labels" in err[0]
+            and "train/n00000000/img_0.jpg at line 1 label 0, line 13 label 2" in err[0])
+    assert "split 'test'" in err[1] and "1 class(es) that train has: goldfish" in err[1]
+    assert ds.meta["provenance"]["warnings"] == [e[len("warning: "):] for e in err]
+
+
+def test_class_names_doubled_and_name_id_formats(tmp_path, capsys):
+    f = tmp_path / "names.txt"
+    f.write_text("apple apple\nbanana banana\n")
+    assert read_class_names(f) == (["apple", "banana"], None)
+    assert "'<name> <name>' lines" in capsys.readouterr().err
+    f.write_text("/a/abbey 1\n/a/airfield 0\n")
+    assert read_class_names(f) == (["/a/airfield", "/a/abbey"], ["0", "1"])
+    assert "'<name> <class id>' lines" in capsys.readouterr().err
+    f.write_bytes(b"apple\nban\xffana\n")
+    with pytest.raises(DataPreparationError,
+                       match=r"names\.txt:2: class-names file is not UTF-8"):
+        read_class_names(f)
+
+
+def test_grayscale_note(tmp_path, capsys):
+    root = _tree(tmp_path / "src", n_train=2, n_test=1)
+    grey = np.random.RandomState(0).randint(0, 256, (8, 8), dtype=np.uint8)
+    (root / "train" / "a_cls" / "0000.png").write_bytes(_png(grey))
+    (root / "test" / "b_cls" / "0000.png").write_bytes(_png(grey))
+    ds = prepare_dataset("imagefolder", tmp_path / "out", input=root, val_per_class=0,
+                         progress=False)
+    notes = [ln for ln in capsys.readouterr().err.splitlines() if "grayscale" in ln]
+    assert notes == ["note: 2 of 6 image(s) were grayscale and were converted to RGB "
+                     "(the channel repeated)"]
+    assert ds.meta["provenance"]["grayscale_to_rgb"] == 2
+    np.testing.assert_array_equal(ds.split("train").get_image(0), np.stack([grey] * 3, -1))
+
+
+def test_fuzz_bad_inputs_give_one_line_errors(tmp_path, capsys):
+    rng = np.random.RandomState(1234)
+    valid = [_png(_img(1)), _png(_img(2), "JPEG")]
+    for case in range(30):
+        work = tmp_path / f"case{case}"
+        kind = case % 3
+        if kind < 2:      # imagefolder with random bytes or a truncated image
+            root = _tree(work / "src", classes=("a", "b"), n_train=2, n_test=1)
+            split = "train" if rng.rand() < 0.7 else "test"
+            target = root / split / "ab"[rng.randint(2)] / "0000.png"
+            if kind == 0:
+                target.write_bytes(rng.bytes(rng.randint(0, 200)))
+            else:
+                data = valid[rng.randint(2)]
+                target.write_bytes(data[:rng.randint(0, len(data))])
+            args = ["--source", "imagefolder", "--input", root, "--val-per-class", "0"]
+        else:             # split lists with random lines
+            root, files, names = _splitfile_tree(work)
+            lines = files["train"].read_bytes().splitlines()
+            alphabet = list(b"abc /.\\-+0123456789 \t#\x00"
+                            + (b"\xff\xe9" if case % 4 == 2 else b""))
+            for _ in range(rng.randint(1, 4)):
+                if rng.rand() < 0.5:      # a listed path with a random label or a cut path
+                    path, label = lines[rng.randint(len(lines))].rsplit(b" ", 1)
+                    junk = (path + b" " + str(rng.randint(-2, 6)).encode() if rng.rand() < 0.5
+                            else path[:rng.randint(len(path))] + b" " + label)
+                else:
+                    junk = bytes(rng.choice(alphabet, rng.randint(0, 30)).astype(np.uint8))
+                lines.insert(rng.randint(len(lines) + 1), junk)
+            files["train"].write_bytes(b"\n".join(lines) + b"\n")
+            args = ["--source", "splitfile", "--image-root", root,
+                    "--train-list", files["train"]]
+            if rng.rand() < 0.5:
+                args += ["--class-names", names]
+        if rng.rand() < 0.3:
+            args.append("--skip-bad")
+        out = work / "out"
+        rc, lines_err = _run_cli(capsys, *args, "--output", out)
+        assert rc in (0, 2), (case, lines_err)
+        if rc == 2:
+            _one_error_line(lines_err)
+            assert not out.exists(), case
+        else:
+            assert PreparedDataset(out).num_classes >= 1
+        assert not _leftovers(out), case

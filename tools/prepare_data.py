@@ -20,6 +20,7 @@ Exit status 2 with a one-line message on bad input (no partial output is left).
 """
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -43,6 +44,21 @@ def _if(value):
     if v < 1:
         raise argparse.ArgumentTypeError("the imbalance factor must be >= 1")
     return v
+
+
+def _positive_int(value):
+    try:
+        v = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}")
+    if v < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return v
+
+
+def _text(path):
+    """A path as printable text (bytes that are not UTF-8 shown as \\xNN)."""
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
 
 
 def build_parser():
@@ -71,6 +87,9 @@ def build_parser():
                    help="raw uint8 arrays (same-size images) or the encoded source bytes")
     p.add_argument("--skip-bad", action="store_true",
                    help="skip unreadable images / bad list lines; list them in skipped.json")
+    p.add_argument("--max-pixels", type=_positive_int, metavar="N",
+                   help="refuse images larger than N pixels (width x height), checked before "
+                        "decoding; with --skip-bad they are skipped")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--no-progress", action="store_true")
     g = p.add_argument_group("cifar10 / cifar100")
@@ -81,6 +100,9 @@ def build_parser():
     g.add_argument("--train-split", default="train")
     g.add_argument("--test-split", default="test")
     g.add_argument("--val-split", default="val", help="official val folder, used when present")
+    g.add_argument("--follow-symlinks", action="store_true",
+                   help="read files and folders that are symbolic links to places outside the "
+                        "input directory (refused by default)")
     g = p.add_argument_group("splitfile (ImageNet-LT, iNaturalist 2018, Places-LT)")
     g.add_argument("--train-list")
     g.add_argument("--val-list")
@@ -110,15 +132,16 @@ def main(argv=None):
             val_split=args.val_split, train_list=args.train_list, val_list=args.val_list,
             test_list=args.test_list, image_root=args.image_root, class_names=args.class_names,
             hf_name=args.hf_name, hf_config=args.hf_config, hf_image_column=args.hf_image_column,
-            hf_label_column=args.hf_label_column, progress=not args.no_progress, command=command)
-    except DataPreparationError as e:
-        print(f"error: {e}", file=sys.stderr)
+            hf_label_column=args.hf_label_column, progress=not args.no_progress, command=command,
+            max_pixels=args.max_pixels, follow_symlinks=args.follow_symlinks)
+    except (DataPreparationError, OSError) as e:
+        print(f"error: {_text(' '.join(str(e).splitlines()))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; no output written", file=sys.stderr)
         return 130
     m = ds.meta
-    print(f"wrote {ds.path}: {ds.num_classes} classes, storage {m['storage']}, image size "
+    print(f"wrote {_text(ds.path)}: {ds.num_classes} classes, storage {m['storage']}, image size "
           f"{m['image_size']}")
     for s in ds.splits:
         print(f"  {s:<5} {m['splits'][s]['count']:>7} images")
@@ -129,7 +152,7 @@ def main(argv=None):
         print(f"  val shortfall (classes with fewer than the requested images): "
               f"{m['val']['shortfall']}")
     if ds.skipped:
-        print(f"  skipped {len(ds.skipped)} bad item(s); see {ds.path / 'skipped.json'}")
+        print(f"  skipped {len(ds.skipped)} bad item(s); see {_text(ds.path / 'skipped.json')}")
     return 0
 
 

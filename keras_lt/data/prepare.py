@@ -8,12 +8,15 @@ Sources (``source=``):
     The official python tarballs ``cifar-10-python.tar.gz`` /
     ``cifar-100-python.tar.gz`` (``input=`` path, or ``download=True``). The MD5
     is verified before anything in the archive is unpickled; members are read
-    from the tar without extracting it.
+    from the tar without extracting it, and unpickled by an unpickler that
+    admits only containers and numpy arrays (any other global is refused).
 ``imagefolder``
     ``<root>/<split>/<class>/<image>`` as a directory or a ``.tar``/``.tar.gz``
     archive (read without extraction; a single top-level directory is skipped).
-    Class names are the sorted class folders of the train split; images of a
-    class are sorted by file name.
+    Class names are the sorted class folders of the train split (names that are
+    not valid UTF-8 are refused); images of a class are sorted by file name.
+    Symbolic links to files or folders outside the tree are refused unless
+    ``follow_symlinks=True``.
 ``splitfile``
     ImageNet-LT / iNaturalist-2018 / Places-LT style list files
     (``<relative path> <integer label>`` lines) plus an image root.
@@ -37,8 +40,17 @@ unless ``val_fill_from_train=True``, which tops it up with (overlapping)
 selected train images. Without subsampling, the val images are held out of the
 train pool instead.
 
+Images are decoded by :func:`keras_lt.data.decode.decode_image` (16-bit images
+scaled to 8 bits, grayscale expanded to RGB; ``max_pixels`` refuses larger
+images). ``mean`` / ``std`` are over the stored train images, every image
+weighing the same whatever its size.
+
 Everything is written to ``<output>.tmp-<pid>`` and moved into place with
-``os.replace`` at the end; a failure removes the temporary directory.
+``os.replace`` at the end; a failure removes the temporary directory, and a
+later run for the same output removes those left by processes that no longer
+run (``kill -9``). Warnings (conflicting labels in a split list, classes absent
+from the test or val split) are printed to stderr and recorded in ``meta.json``
+under ``provenance.warnings``.
 
 No deep-learning framework is imported here.
 """
@@ -59,6 +71,7 @@ import numpy as np
 
 from keras_lt import __version__
 from keras_lt.data.dataset import FORMAT_VERSION, PreparedDataset
+from keras_lt.data.decode import ImageDecodeError, decode_image
 from keras_lt.data.longtail import longtail_counts, select_longtail
 
 __all__ = ["prepare_dataset", "DataPreparationError", "SOURCES", "CIFAR_FILES",
@@ -100,6 +113,49 @@ def _progress(iterable, progress, **kw):
     return tqdm(iterable, **kw)
 
 
+def _note(msg: str) -> None:
+    print(f"note: {msg}", file=sys.stderr)
+
+
+def _warn(msg: str) -> None:
+    print(f"warning: {msg}", file=sys.stderr)
+
+
+def _display(path) -> str:
+    """``path`` as printable text: bytes that are not UTF-8 appear as ``\\xNN``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:     # exists, owned by someone else
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _remove_stale_temporaries(output: Path) -> None:
+    """Remove ``<output>.tmp-<pid>`` / ``<output>.old-<pid>`` folders whose process is gone."""
+    parent = output.parent
+    if not parent.is_dir():
+        return
+    pattern = re.compile(re.escape(output.name) + r"\.(tmp|old)-(\d+)")
+    for p in sorted(parent.iterdir()):
+        m = pattern.fullmatch(p.name)
+        if not m or not p.is_dir() or p.is_symlink():
+            continue
+        pid = int(m.group(2))
+        if pid == os.getpid() or _pid_running(pid):
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        _note(f"removed {_display(p)}, left behind by an interrupted run (process {pid} "
+              f"no longer runs)")
+
+
 def _file_digest(path, algo):
     h = hashlib.new(algo)
     with open(path, "rb") as f:
@@ -134,34 +190,6 @@ def _tar_members(tf, path):
     return members
 
 
-def _to_rgb_array(data):
-    """bytes (encoded image) or array -> uint8 (H, W, 3)."""
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        from PIL import Image
-
-        with Image.open(io.BytesIO(bytes(data))) as im:
-            arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
-        return arr
-    if hasattr(data, "convert") and hasattr(data, "size"):      # a PIL image
-        return np.asarray(data.convert("RGB"), dtype=np.uint8)
-    arr = np.asarray(data)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[:, :, None], 3, axis=2)
-    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
-        raise ValueError(f"expected an (H, W[, C]) image array, got shape {arr.shape}")
-    if arr.shape[2] == 1:
-        arr = np.repeat(arr, 3, axis=2)
-    elif arr.shape[2] == 4:
-        arr = arr[:, :, :3]
-    if arr.dtype != np.uint8:
-        if np.issubdtype(arr.dtype, np.floating) or arr.min() < 0 or arr.max() > 255:
-            raise ValueError(f"image array of dtype {arr.dtype} is not uint8 0..255")
-        arr = arr.astype(np.uint8)
-    if arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise ValueError(f"empty image of shape {arr.shape}")
-    return np.ascontiguousarray(arr)
-
-
 def _png_bytes(arr):
     from PIL import Image
 
@@ -194,7 +222,7 @@ class _SourceSplit:
 
 class _Source:
     def __init__(self, kind, location, class_names, splits, checksum=None, encoded=False,
-                 default_storage="auto", skipped=(), notes=None):
+                 default_storage="auto", skipped=(), notes=None, warnings=()):
         self.kind = kind
         self.location = str(location)
         self.class_names = list(class_names)
@@ -204,6 +232,7 @@ class _Source:
         self.default_storage = default_storage
         self.skipped = list(skipped)
         self.notes = notes or {}
+        self.warnings = list(warnings)     # already printed; recorded in meta.json
 
 
 # --------------------------------------------------------------------------- cifar
@@ -249,6 +278,55 @@ def _download(url, dest, expected_md5, progress=True):
     return dest
 
 
+def _cifar_globals():
+    """The globals an official CIFAR python batch refers to (numpy array reconstruction)."""
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:     # numpy < 2
+        from numpy.core.multiarray import _reconstruct
+    import codecs
+
+    return {("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+            ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+            ("numpy", "ndarray"): np.ndarray,
+            ("numpy", "dtype"): np.dtype,
+            ("_codecs", "encode"): codecs.encode,
+            ("codecs", "encode"): codecs.encode}
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and numpy arrays only; any other global is refused."""
+
+    def __init__(self, data: bytes, where: str):
+        super().__init__(io.BytesIO(data), encoding="bytes")
+        self.where = where
+        self.allowed = _cifar_globals()
+
+    def find_class(self, module, name):
+        found = self.allowed.get((module, name))
+        if found is None:
+            raise DataPreparationError(
+                f"{self.where}: the pickle refers to {module}.{name}, which a CIFAR batch never "
+                f"needs (only dicts, lists, bytes, numbers and numpy arrays); refusing to "
+                f"unpickle it")
+        return found
+
+
+def _load_cifar_pickle(data: bytes, where: str):
+    """Unpickle one CIFAR batch with :class:`_CifarUnpickler`; errors name ``where``."""
+    try:
+        obj = _CifarUnpickler(data, where).load()
+    except DataPreparationError:
+        raise
+    except Exception as e:   # truncated / malformed pickles raise many types
+        raise DataPreparationError(f"{where}: not a readable CIFAR batch pickle "
+                                   f"({type(e).__name__}: {e})") from e
+    if not isinstance(obj, dict):
+        raise DataPreparationError(f"{where}: expected a dict, the pickle holds a "
+                                   f"{type(obj).__name__}")
+    return obj
+
+
 def _cifar_source(kind, input_path, download, cache_dir, expected_md5, progress):
     info = CIFAR_FILES[kind]
     expected = (expected_md5 or info["md5"]).lower()
@@ -264,8 +342,9 @@ def _cifar_source(kind, input_path, download, cache_dir, expected_md5, progress)
         path = Path(input_path)
         if not path.is_file():
             raise DataPreparationError(f"{kind} input {path} does not exist or is not a file")
-    # The MD5 is checked BEFORE anything is unpickled: unpickling is only ever
-    # done on the checksum-verified official file (pickle is how CIFAR ships).
+    # The MD5 is checked before anything is unpickled, and the unpickler admits
+    # only containers and numpy arrays: a file passed with its own --md5 is not
+    # trusted to be the official one.
     got = _file_digest(path, "md5")
     if got != expected:
         raise DataPreparationError(f"checksum mismatch for {path}: MD5 expected {expected}, got {got}")
@@ -279,25 +358,46 @@ def _cifar_source(kind, input_path, download, cache_dir, expected_md5, progress)
             if len(found) != 1:
                 raise DataPreparationError(f"{path}: expected exactly one member named {base!r}, "
                                            f"found {len(found)}")
-            data = tf.extractfile(members[found[0]]).read()
-            return pickle.loads(data, encoding="bytes")   # checksum-verified official file
+            try:
+                data = tf.extractfile(members[found[0]]).read()
+            except (tarfile.TarError, OSError, EOFError) as e:
+                raise DataPreparationError(f"cannot read member {found[0]} of {path}: "
+                                           f"{e}") from e
+            return _load_cifar_pickle(data, f"{path}:{found[0]}")
+
+        def field(obj, key, base):
+            if key not in obj:
+                raise DataPreparationError(f"{path}: member {base!r} has no {key.decode()!r} "
+                                           f"entry (keys: {sorted(map(repr, obj))[:10]})")
+            return obj[key]
 
         if kind == "cifar10":
             meta = load("batches.meta")
-            names = [n.decode() for n in meta[b"label_names"]]
+            names = field(meta, b"label_names", "batches.meta")
             train_parts = [load(f"data_batch_{i}") for i in range(1, 6)]
             test_parts = [load("test_batch")]
             label_key = b"labels"
         else:
             meta = load("meta")
-            names = [n.decode() for n in meta[b"fine_label_names"]]
+            names = field(meta, b"fine_label_names", "meta")
             train_parts = [load("train")]
             test_parts = [load("test")]
             label_key = b"fine_labels"
+        try:
+            names = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in names]
+        except (TypeError, UnicodeDecodeError) as e:
+            raise DataPreparationError(f"{path}: unreadable class names in the meta member "
+                                       f"({e})") from e
 
     def build(parts, split):
-        data = np.concatenate([np.asarray(p[b"data"], dtype=np.uint8) for p in parts])
-        labels = np.concatenate([np.asarray(p[label_key], dtype=np.int64) for p in parts])
+        try:
+            data = np.concatenate([np.asarray(p[b"data"], dtype=np.uint8) for p in parts])
+            labels = np.concatenate([np.asarray(p[label_key], dtype=np.int64).reshape(-1)
+                                     for p in parts])
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
+            raise DataPreparationError(f"{path}: {split} batches lack usable 'data' / "
+                                       f"{label_key.decode()!r} entries ({type(e).__name__}: "
+                                       f"{e})") from e
         if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
             raise DataPreparationError(f"{path}: unexpected {split} data shape {data.shape}")
         images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)   # CHW rows -> HWC
@@ -317,25 +417,79 @@ def _is_image_name(name):
     return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
-def _imagefolder_source(input_path, train_split, test_split, val_split, progress):
+def _inside(target: str, root: str) -> bool:
+    return target == root or target.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _walk_tree(path: Path, follow_symlinks: bool):
+    """``(dirs, files, refused)`` of a directory tree (relative part tuples; ``files``
+    maps to the path to read). Symbolic links to places outside the tree are not
+    followed unless ``follow_symlinks``: ``refused`` maps them to the error to raise
+    if the layout needs them (a linked folder is listed in ``dirs``, empty)."""
+    root = os.path.realpath(path)
+    dirs, files, refused = set(), {}, {}
+    seen = {root}
+
+    stack = [(Path(path), ())]
+    while stack:
+        here, rel = stack.pop()
+        try:
+            entries = sorted(os.scandir(here), key=lambda e: e.name)
+        except OSError as e:
+            raise DataPreparationError(f"cannot list folder {_display(here)}: {e}") from e
+        for e in entries:
+            parts = rel + (e.name,)
+            p = Path(e.path)
+            try:
+                is_dir = e.is_dir()          # follows links
+                is_file = e.is_file()
+                is_link = e.is_symlink()
+            except OSError:
+                continue
+            if is_link and not (is_dir or is_file):
+                continue                     # dangling link
+            if is_link and not follow_symlinks:
+                target = os.path.realpath(p)
+                if not _inside(target, root):
+                    refused[parts] = (
+                        f"{_display(path)}: {'folder' if is_dir else 'file'} "
+                        f"'{_display('/'.join(parts))}' is a symbolic link to "
+                        f"{_display(target)}, outside the tree; pass --follow-symlinks to "
+                        f"read it")
+                    if is_dir:
+                        dirs.add(parts)
+                    continue
+            if is_dir:
+                real = os.path.realpath(p)
+                dirs.add(parts)
+                if real in seen:             # a link loop or a second link to one folder
+                    continue
+                seen.add(real)
+                stack.append((p, parts))
+            elif is_file:
+                files[parts] = p
+    return dirs, files, refused
+
+
+def _imagefolder_source(input_path, train_split, test_split, val_split, progress,
+                        follow_symlinks=False):
     path = Path(input_path)
     if not path.exists():
-        raise DataPreparationError(f"imagefolder input {path} does not exist")
+        raise DataPreparationError(f"imagefolder input {_display(path)} does not exist")
     # entries: list of (parts tuple relative to the tree, fetch-key)
     dirs = set()
     files = {}
+    refused = {}
     if path.is_dir():
         kind_desc = "directory"
-        for dirpath, dirnames, filenames in os.walk(path):
-            rel = Path(dirpath).relative_to(path).parts
-            dirnames.sort()
-            for d in dirnames:
-                dirs.add(rel + (d,))
-            for fn in filenames:
-                files[rel + (fn,)] = Path(dirpath) / fn
+        dirs, files, refused = _walk_tree(path, follow_symlinks)
         h = hashlib.sha256()
         for parts in sorted(files):
-            h.update(("/".join(parts) + "\t" + str(files[parts].stat().st_size) + "\n").encode())
+            try:
+                size = files[parts].stat().st_size
+            except OSError as e:
+                raise DataPreparationError(f"cannot read {_display(files[parts])}: {e}") from e
+            h.update(os.fsencode("/".join(parts)) + b"\t" + str(size).encode() + b"\n")
         checksum = {"algo": "sha256-of-listing", "value": h.hexdigest()}
         data_of = None
     elif tarfile.is_tarfile(path):
@@ -385,6 +539,12 @@ def _imagefolder_source(input_path, train_split, test_split, val_split, progress
             f"{path}: no '{train_split}' split folder found (expected <root>/<split>/<class>/"
             f"<image>; found folders: {', '.join(sorted(top)) or 'none'})")
     root_desc = "/".join(prefix)
+    used = {s for s in (train_split, test_split, val_split) if s is not None}
+    for parts, msg in sorted(refused.items()):
+        rel = parts[len(prefix):]
+        if parts[:len(prefix)] == prefix and rel and rel[0] in used and (
+                len(rel) <= 2 or (len(rel) == 3 and _is_image_name(rel[-1]))):
+            raise DataPreparationError(msg)
 
     def classes_of(split):
         return sorted(p[-1] for p in dirs if len(p) == len(prefix) + 2 and p[:len(prefix) + 1]
@@ -393,6 +553,12 @@ def _imagefolder_source(input_path, train_split, test_split, val_split, progress
     class_names = classes_of(train_split)
     if not class_names:
         raise DataPreparationError(f"{path}: split folder '{train_split}' has no class folders")
+    for c in class_names:
+        if _display(c) != c:
+            folder = _display("/".join(prefix + (train_split, c)))
+            raise DataPreparationError(
+                f"{_display(path)}: class folder '{folder}' has a name that is not valid "
+                f"UTF-8; rename it (class names are stored as text)")
     index = {c: i for i, c in enumerate(class_names)}
     per_class = {}
     for parts in files:
@@ -420,12 +586,20 @@ def _imagefolder_source(input_path, train_split, test_split, val_split, progress
         for c in names:
             items = sorted(per_class.get((split, c), []), key=lambda p: p[-1])
             if not items and out_name == "train":
-                where = "/".join(prefix + (split, c))
-                raise DataPreparationError(f"{path}: class folder '{where}' has no images "
-                                           f"(empty class '{c}')")
+                folder = prefix + (split, c)
+                where = _display("/".join(folder))
+                others = sum(1 for f in files if len(f) == len(folder) + 1
+                             and f[:len(folder)] == folder)
+                subdirs = sum(1 for d in dirs if len(d) == len(folder) + 1
+                              and d[:len(folder)] == folder)
+                what = (f"it holds {others} other file(s) / {subdirs} subfolder(s); images "
+                        f"must sit directly in it and end in {', '.join(IMAGE_EXTENSIONS)}"
+                        if others or subdirs else "it is empty")
+                raise DataPreparationError(f"{_display(path)}: class folder '{where}' has no "
+                                           f"images ({what})")
             keys.extend(items)
             labels.extend([index[c]] * len(items))
-        desc = (lambda ks: (lambda i: str(files[ks[i]])))(keys)
+        desc = (lambda ks: (lambda i: _display(files[ks[i]])))(keys)
         splits[out_name] = _SourceSplit(labels, fetch_factory(keys), desc,
                                         origin=f"{path} ({'/'.join(prefix + (split,))})")
     return _Source("imagefolder", path, class_names, splits, checksum=checksum, encoded=True,
@@ -439,22 +613,47 @@ def _imagefolder_source(input_path, train_split, test_split, val_split, progress
 _WNID = re.compile(r"^n\d{8}$")
 
 
+def _read_text(path: Path, what: str) -> str:
+    """UTF-8 text of ``path``; an error names the file and the line of a bad byte."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise DataPreparationError(f"cannot read {what} {_display(path)}: {e}") from e
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise DataPreparationError(f"{_display(path)}:{line}: {what} is not UTF-8 text (byte "
+                                   f"{data[e.start:e.start + 1]!r} at offset {e.start})") from e
+
+
 def read_class_names(path):
     """Class names from ``<wnid> <name>`` / ``<int> <name>`` lines or one name per line.
 
-    Returns ``(names, ids)`` where ``ids`` is the list of first tokens or ``None``.
+    Also understood, with a note on stderr: ``<name> <name>`` lines (two identical
+    tokens, as some split files list classes) give ``<name>``, and ``<name> <int>``
+    lines whose integers are 0..n-1 give the names in the order of the integers.
+    Returns ``(names, ids)`` where ``ids`` is the list of id tokens or ``None``.
     """
     path = Path(path)
-    try:
-        lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
-    except OSError as e:
-        raise DataPreparationError(f"cannot read class-names file {path}: {e}") from e
+    lines = [ln.strip() for ln in _read_text(path, "class-names file").splitlines()]
     lines = [ln for ln in lines if ln]
     if not lines:
-        raise DataPreparationError(f"class-names file {path} is empty")
+        raise DataPreparationError(f"class-names file {_display(path)} is empty")
     split = [ln.split(None, 1) for ln in lines]
     if all(len(s) == 2 and (_WNID.match(s[0]) or s[0].isdigit()) for s in split):
         return [s[1].strip() for s in split], [s[0] for s in split]
+    tokens = [ln.split() for ln in lines]
+    if all(len(t) == 2 and t[0] == t[1] for t in tokens):
+        _note(f"class-names file {_display(path)} has '<name> <name>' lines (e.g. "
+              f"{lines[0]!r}); using the name once")
+        return [t[0] for t in tokens], None
+    if all(len(t) == 2 and re.fullmatch(r"\d{1,9}", t[1]) for t in tokens) \
+            and sorted(int(t[1]) for t in tokens) == list(range(len(tokens))):
+        _note(f"class-names file {_display(path)} has '<name> <class id>' lines (e.g. "
+              f"{lines[0]!r}); using the names, ordered by id")
+        ordered = sorted(tokens, key=lambda t: int(t[1]))
+        return [t[0] for t in ordered], [t[1] for t in ordered]
     return lines, None
 
 
@@ -466,10 +665,7 @@ def parse_split_file(path, num_classes=None, skip_bad=False, skipped=None):
     ``skip_bad`` such lines are appended to ``skipped`` instead).
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataPreparationError(f"cannot read split file {path}: {e}") from e
+    text = _read_text(path, "split file")
     paths, labels, lines = [], [], []
     for no, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -477,7 +673,7 @@ def parse_split_file(path, num_classes=None, skip_bad=False, skipped=None):
             continue
         parts = line.rsplit(None, 1)
         problem = None
-        if len(parts) != 2 or not re.fullmatch(r"[+-]?\d+", parts[1]):
+        if len(parts) != 2 or not re.fullmatch(r"[+-]?\d{1,18}", parts[1]):
             problem = (f"{path}:{no}: malformed line {raw!r} "
                        f"(expected '<relative image path> <integer label>')")
         else:
@@ -521,8 +717,33 @@ def _splitfile_source(train_list, val_list, test_list, image_root, class_names_f
               for k, v in lists.items() if v is not None}
     if num_classes is None:
         top = max((int(p[1].max()) for p in parsed.values() if len(p[1])), default=-1)
+        seen = set(parsed["train"][1].tolist())
+        if top + 1 > len(seen):
+            k = next(k for k, p in parsed.items() if len(p[1]) and int(p[1].max()) == top)
+            where = int(parsed[k][2][int(np.argmax(parsed[k][1]))])
+            gaps = [str(c) for c in range(top + 1) if c not in seen][:10]
+            raise DataPreparationError(
+                f"{_display(lists[k])}:{where}: label {top} implies {top + 1} classes, but the "
+                f"train list has images of only {len(seen)} (none of e.g. {', '.join(gaps)}); "
+                f"pass --class-names or fix the labels")
         num_classes = top + 1
         names = [str(i) for i in range(num_classes)]
+    warnings = []
+    for k, (paths, labels, lines) in parsed.items():
+        first = {}
+        conflicts = {}
+        for p, lab, no in zip(paths, labels.tolist(), lines.tolist()):
+            if p in first and first[p][0] != lab:
+                conflicts.setdefault(p, [first[p]]).append((lab, no))
+            first.setdefault(p, (lab, no))
+        if conflicts:
+            listed = "; ".join(f"{_display(p)} at " + ", ".join(f"line {no} label {lab}"
+                                                                  for lab, no in v)
+                               for p, v in list(conflicts.items())[:10])
+            warnings.append(f"{_display(lists[k])}: {len(conflicts)} image(s) listed with "
+                            f"different labels (each copy is kept with its label): {listed}"
+                            + (" ..." if len(conflicts) > 10 else ""))
+            _warn(warnings[-1])
     h = hashlib.sha256()
     for k in ("train", "val", "test"):
         if lists[k] is not None:
@@ -536,7 +757,7 @@ def _splitfile_source(train_list, val_list, test_list, image_root, class_names_f
                                  origin=str(lists[k]))
     src = _Source("splitfile", image_root, names, splits,
                   checksum={"algo": "sha256-of-split-files", "value": h.hexdigest()},
-                  encoded=True, default_storage="encoded", skipped=skipped,
+                  encoded=True, default_storage="encoded", skipped=skipped, warnings=warnings,
                   notes={"split_files": {k: str(v) for k, v in lists.items() if v is not None},
                          "source_index": "0-based line number in the split file"})
     if ids is not None:
@@ -693,7 +914,7 @@ class _SplitWriter:
         self.raw = None
         self.shape = None
         self.uniform = want_raw
-        self.stats = stats   # [sum(3), sumsq(3), pixels] or None
+        self.stats = stats   # [sum of per-image means (3), of mean squares (3), images]
 
     def add(self, label, source_index, arr, data):
         if self.uniform:
@@ -717,12 +938,11 @@ class _SplitWriter:
                 data = _png_bytes(arr)
             self.bin.write(data)
             self.offsets.append(self.offsets[-1] + len(data))
-        if self.stats is not None:
-            flat = arr.reshape(-1, 3)
-            self.stats[0] += flat.sum(axis=0, dtype=np.float64)
-            f = flat.astype(np.float64)
-            self.stats[1] += np.einsum("ij,ij->j", f, f)
-            self.stats[2] += flat.shape[0]
+        if self.stats is not None:    # every image weighs the same, whatever its size
+            f = arr.reshape(-1, 3).astype(np.float64)
+            self.stats[0] += f.mean(axis=0)
+            self.stats[1] += np.einsum("ij,ij->j", f, f) / f.shape[0]
+            self.stats[2] += 1
         self.labels.append(int(label))
         self.source_index.append(int(source_index))
         self.k += 1
@@ -764,25 +984,37 @@ class _SplitWriter:
             np.save(self.dir / "offsets.npy", np.asarray(self.offsets, dtype=np.int64))
 
 
-def _write_split(tmp, name, src, order, keep_bytes, want_raw, stats, skip_bad, skipped, progress):
+def _write_split(tmp, name, src, order, keep_bytes, want_raw, stats, skip_bad, skipped, progress,
+                 max_pixels=None, counts=None):
+    """Decode and write the images ``order`` of ``src``; ``counts`` (a dict) collects
+    how many were grayscale / 16-bit."""
     w = _SplitWriter(tmp, name, len(order), keep_bytes, want_raw, stats)
     try:
         for j in _progress(order, progress, desc=f"write {name}", unit=" img"):
             j = int(j)
+            details = {}
             try:
                 data = src.fetch(j)
-                arr = _to_rgb_array(data)
+                arr = decode_image(data, max_pixels=max_pixels, details=details)
             except DataPreparationError:
                 raise
             except Exception as e:   # unreadable / corrupt image: any decoder error
-                msg = f"cannot read image {src.describe(j)}: {type(e).__name__}: {e}"
+                why = str(e) if isinstance(e, ImageDecodeError) else f"{type(e).__name__}: {e}"
+                msg = f"cannot read image {src.describe(j)}: {why}"
                 if not skip_bad:
                     raise DataPreparationError(msg) from e
                 skipped.append({"split": name, "source_index": int(src.source_index[j]),
                                 "item": src.describe(j), "reason": msg})
                 continue
-            enc = bytes(data) if isinstance(data, (bytes, bytearray, memoryview)) else None
-            w.add(src.labels[j], src.source_index[j], arr, enc)
+            if counts is not None:
+                counts["images"] = counts.get("images", 0) + 1
+                for key in ("grayscale", "scaled_16bit"):
+                    counts[key] = counts.get(key, 0) + bool(details.get(key))
+            # 16-bit sources are stored re-encoded as 8-bit PNG, so that every reader
+            # sees the scaled pixels
+            keep_source = (isinstance(data, (bytes, bytearray, memoryview))
+                           and not details.get("scaled_16bit"))
+            w.add(src.labels[j], src.source_index[j], arr, bytes(data) if keep_source else None)
     finally:
         w.close_files()
     return w
@@ -812,7 +1044,8 @@ def prepare_dataset(source, output, *, input=None, name=None, imbalance_factor="
                     train_split="train", test_split="test", val_split="val",
                     train_list=None, val_list=None, test_list=None, image_root=None,
                     class_names=None, hf_name=None, hf_config=None, hf_image_column=None,
-                    hf_label_column=None, progress=True, command=None):
+                    hf_label_column=None, progress=True, command=None, max_pixels=None,
+                    follow_symlinks=False):
     """Prepare ``source`` into the directory ``output``; returns a :class:`PreparedDataset`.
 
     ``imbalance_factor``: ``None`` keeps all images; ``"default"`` means ``None``
@@ -820,7 +1053,10 @@ def prepare_dataset(source, output, *, input=None, name=None, imbalance_factor="
     (20; 10 for digits; 0 for splitfile, whose val list is the official split).
     ``n_max``: head-class size of the long-tailed profile (default: the smallest
     class of the train pool; for digits minus ``val_per_class`` so that every
-    class keeps images for the val split). See the module docstring for the rest.
+    class keeps images for the val split). ``max_pixels``: refuse (or, with
+    ``skip_bad``, skip) images with more pixels than this. ``follow_symlinks``:
+    read imagefolder files and folders that are symbolic links to places outside
+    the tree. See the module docstring for the rest.
     Raises :class:`DataPreparationError` for bad input; then nothing is left at
     ``output``.
     """
@@ -842,13 +1078,17 @@ def prepare_dataset(source, output, *, input=None, name=None, imbalance_factor="
     val_per_class = int(val_per_class)
     if val_per_class < 0:
         raise DataPreparationError(f"val per class must be >= 0, got {val_per_class}")
+    if max_pixels is not None and int(max_pixels) < 1:
+        raise DataPreparationError(f"max pixels must be >= 1, got {max_pixels}")
+    _remove_stale_temporaries(output)
 
     if source in ("cifar10", "cifar100"):
         src = _cifar_source(source, input, download, cache_dir, expected_md5, progress)
     elif source == "imagefolder":
         if input is None:
             raise DataPreparationError("source imagefolder needs --input <directory or .tar[.gz]>")
-        src = _imagefolder_source(input, train_split, test_split, val_split, progress)
+        src = _imagefolder_source(input, train_split, test_split, val_split, progress,
+                                  follow_symlinks)
     elif source == "splitfile":
         src = _splitfile_source(train_list, val_list, test_list, image_root, class_names, skip_bad)
     elif source == "hf":
@@ -867,6 +1107,16 @@ def prepare_dataset(source, output, *, input=None, name=None, imbalance_factor="
                                        f"0..{num_classes - 1} in split '{split_name}'")
     train = src.splits["train"]
     pool = np.bincount(train.labels, minlength=num_classes)
+    warnings = list(src.warnings)
+    for split_name, s in src.splits.items():
+        if split_name == "train" or not len(s):
+            continue
+        missing = np.flatnonzero(np.bincount(s.labels, minlength=num_classes) == 0)
+        if len(missing):
+            warnings.append(f"split '{split_name}' ({s.origin or src.location}) has no images "
+                            f"of {len(missing)} class(es) that train has: "
+                            + ", ".join(src.class_names[c] for c in missing[:20])
+                            + (" ..." if len(missing) > 20 else ""))
     empty = [src.class_names[c] for c in range(num_classes) if pool[c] == 0]
     if empty:
         raise DataPreparationError(f"{train.origin or src.location}: empty class(es) with no "
@@ -950,6 +1200,9 @@ def prepare_dataset(source, output, *, input=None, name=None, imbalance_factor="
     else:
         val_info = {"method": "none (no val split requested)"}
 
+    for w in warnings[len(src.warnings):]:
+        _warn(w)
+
     # ---- write everything into a temp dir, then move it into place
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.parent / f"{output.name}.tmp-{os.getpid()}"
@@ -968,7 +1221,9 @@ def prepare_dataset(source, output, *, input=None, name=None, imbalance_factor="
             plan.append(("val", src.splits["val"] if official_val else train, val_order, None))
         if "test" in src.splits:
             plan.append(("test", src.splits["test"], np.arange(len(src.splits["test"])), None))
-        writers = [_write_split(tmp, n, s, o, keep_bytes, want_raw, st, skip_bad, skipped, progress)
+        counts = {}
+        writers = [_write_split(tmp, n, s, o, keep_bytes, want_raw, st, skip_bad, skipped,
+                                progress, max_pixels=max_pixels, counts=counts)
                    for n, s, o, st in plan]
         if writers[0].k == 0:
             raise DataPreparationError("no readable training image")
@@ -976,9 +1231,9 @@ def prepare_dataset(source, output, *, input=None, name=None, imbalance_factor="
         for w in writers:
             w.finalize(kind, shape)
 
-        pixels = stats[2]
-        mean = stats[0] / pixels / 255.0
-        var = stats[1] / pixels / (255.0 ** 2) - mean ** 2
+        n_images = stats[2]
+        mean = stats[0] / n_images / 255.0
+        var = stats[1] / n_images / (255.0 ** 2) - mean ** 2
         std = np.sqrt(np.maximum(var, 0.0))
         split_meta = {}
         for w in writers:
@@ -1017,6 +1272,10 @@ def prepare_dataset(source, output, *, input=None, name=None, imbalance_factor="
                 "command": command,
                 "notes": src.notes,
                 "skipped": len(skipped),
+                "grayscale_to_rgb": counts.get("grayscale", 0),
+                "scaled_16bit_to_8bit": counts.get("scaled_16bit", 0),
+                "max_pixels": None if max_pixels is None else int(max_pixels),
+                "warnings": warnings,
             },
         }
         with open(tmp / "meta.json", "w", encoding="utf-8") as f:
@@ -1036,6 +1295,12 @@ def prepare_dataset(source, output, *, input=None, name=None, imbalance_factor="
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if counts.get("grayscale"):
+        _note(f"{counts['grayscale']} of {counts['images']} image(s) were grayscale and were "
+              f"converted to RGB (the channel repeated)")
+    if counts.get("scaled_16bit"):
+        _note(f"{counts['scaled_16bit']} image(s) had 16-bit samples, scaled to 8 bits "
+              f"(value / 257)")
     ds = PreparedDataset(output)
     ds.skipped = skipped
     return ds
