@@ -12,6 +12,10 @@ Writes ``<split>_report.json``, ``<split>_report_per_class.csv``,
 ``<split>_report_confusion.csv`` and ``<split>_report_per_class.png`` (per-class
 accuracy against training count) into ``--out`` (default: the run directory)
 and prints top-1, class-average and many/medium/few-shot accuracy.
+
+Images of another size than the model's input are resized to it (one note says
+so); an empty or missing split, or images with another number of channels, end
+in one ``error:`` line on stderr and exit code 2.
 """
 
 import argparse
@@ -54,6 +58,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     select_backend(args.backend)
+    from keras_lt.data.dataset import DatasetError
     from keras_lt.eval.runner import EvaluationError, evaluate_checkpoint
 
     path = Path(args.checkpoint)
@@ -68,13 +73,14 @@ def main(argv=None):
                             out_dir=args.out, batch_size=args.batch_size,
                             grad_norms=args.grad_norms, tsne=args.tsne,
                             linear_probe=args.linear_probe)
-    except EvaluationError as exc:
+    except (EvaluationError, DatasetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
 
 
 def evaluate_pretrained_main(args):
+    from keras_lt.data.dataset import DatasetError
     from keras_lt.eval.runner import EvaluationError, evaluate_pretrained
     from keras_lt.hub.pretrained import PretrainedError, UnknownModelError
 
@@ -90,7 +96,7 @@ def evaluate_pretrained_main(args):
     try:
         metrics, card = evaluate_pretrained(args.checkpoint, args.data, args.split, args.out,
                                             args.batch_size or 256)
-    except (EvaluationError, PretrainedError, UnknownModelError) as exc:
+    except (EvaluationError, DatasetError, PretrainedError, UnknownModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if card is None:

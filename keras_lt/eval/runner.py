@@ -9,6 +9,7 @@ the chosen weights are loaded, and the report is written with
 import json
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from keras_lt.eval.metrics import format_summary
@@ -19,14 +20,87 @@ class EvaluationError(RuntimeError):
     """The checkpoint, weights or split asked for cannot be evaluated."""
 
 
+class ResizedSplit:
+    """A split whose images are resized (bilinear, as :func:`keras_lt.predict`
+    does) to ``size`` ``(H, W)``; it offers what the loaders read of a split:
+    ``labels``, ``len`` and ``get_batch``."""
+
+    def __init__(self, split, size):
+        self.split, self.size = split, (int(size[0]), int(size[1]))
+        self.labels = split.labels
+        self.name = getattr(split, "name", None)
+
+    def __len__(self):
+        return len(self.split)
+
+    def get_batch(self, indices):
+        from PIL import Image
+
+        h, w = self.size
+        return np.stack([im if im.shape[:2] == (h, w) else
+                         np.asarray(Image.fromarray(np.asarray(im)).resize((w, h), Image.BILINEAR))
+                         for im in self.split.get_batch(indices)])
+
+
+def _stored_shape(split_dir):
+    """Shape of one stored image of a raw split (from the ``images.npy`` header),
+    or None."""
+    try:
+        return tuple(np.load(Path(split_dir) / "images.npy", mmap_mode="r").shape[1:])
+    except Exception:
+        return None
+
+
+def fit_split(ds, name, input_shape=None, eval_view="cifar_eval", note=True):
+    """Split ``name`` of ``ds`` ready for a model taking ``input_shape`` (H, W, C)
+    images through ``eval_view``. An empty split, a missing one and images with
+    another number of channels are refused (:class:`EvaluationError`, one line
+    naming the split, the dataset and both shapes); with the normalisation-only
+    ``cifar_eval`` view, images of another size are resized to the model's input
+    (:class:`ResizedSplit`) and, with ``note``, one line says so. ``input_shape``
+    None: RGB, no resizing."""
+    from keras_lt.data.dataset import DatasetError
+
+    if name not in ds.splits:
+        raise EvaluationError(f"{ds.path}: no split {name!r}; it has {list(ds.splits)}")
+    h, w, c = (None, None, 3) if input_shape is None else (int(v) for v in input_shape)
+    try:
+        split = ds.split(name)
+    except DatasetError as exc:
+        stored = _stored_shape(Path(ds.path) / name) if ds.storage == "raw" else None
+        if stored is not None and len(stored) in (2, 3) and (stored + (1,))[2] != c:
+            chans = stored[2] if len(stored) == 3 else 1
+            takes = f"{h}x{w}x{c}" if h else f"{c}-channel"
+            raise EvaluationError(f"split {name!r} of {ds.path} stores {stored[0]}x{stored[1]}x"
+                                  f"{chans} images but the model takes {takes} (RGB) images; "
+                                  f"prepare the data as RGB") from None
+        raise EvaluationError(" ".join(str(exc).split())) from None
+    if len(split) == 0:
+        raise EvaluationError(f"split {name!r} of {ds.path} is empty: nothing to evaluate")
+    if h is None or eval_view != "cifar_eval":
+        return split          # no size to fit, or the view resizes and crops itself
+    if split.storage == "raw":
+        size = tuple(int(v) for v in split.images.shape[1:3])
+    else:
+        size = ds.image_size
+    if size == (h, w):
+        return split
+    if note:
+        have = "of varying sizes" if size is None else f"{size[0]}x{size[1]}"
+        print(f"note: split {name!r} of {ds.path} has images {have}; resizing them to the "
+              f"model's {h}x{w} input (bilinear)", flush=True)
+    return ResizedSplit(split, (h, w))
+
+
 def report_split(model, ds, cfg, split, out_dir, prefix=None, info=None, batch_size=None,
-                 mean=None, std=None):
+                 mean=None, std=None, image_shape=None):
     """Evaluate ``model`` on ``ds.split(split)`` with the recipe's eval view and
-    write ``<prefix>.json`` etc. into ``out_dir``; returns the metrics."""
-    if split not in ds.splits:
-        raise EvaluationError(f"{ds.path}: no split {split!r}; it has {list(ds.splits)}")
+    write ``<prefix>.json`` etc. into ``out_dir``; returns the metrics.
+    ``image_shape``: the model's input (H, W, C); the split is fitted to it with
+    :func:`fit_split` (default: the dataset's own size)."""
     prefix = prefix or f"{split}_report"
-    metrics = evaluate_model(model, ds.split(split), ds.train_counts, ds.class_names,
+    images = fit_split(ds, split, image_shape, cfg["data"]["eval_view"])
+    metrics = evaluate_model(model, images, ds.train_counts, ds.class_names,
                              mean if mean is not None else list(ds.mean),
                              std if std is not None else list(ds.std),
                              cfg["data"]["eval_view"], batch_size or cfg["eval"]["batch_size"],
@@ -57,6 +131,11 @@ def evaluate_checkpoint(run_dir, weights="best", split="test", data=None, out_di
                               f"pass a directory written by tools/train.py")
     cfg = load_config(cfg_path)
     if data:
+        if not cfg["data"].get("image_size"):
+            # keep the model at the size it was trained at: that of the run's own data
+            trained = _prepared_image_size(cfg["data"].get("prepared"))
+            if trained is not None:
+                cfg["data"]["image_size"] = list(trained)
         cfg["data"]["prepared"] = str(data)
     if weights in ("best", "last"):
         wpath = run_dir / f"{weights}.weights.h5"
@@ -87,9 +166,9 @@ def evaluate_checkpoint(run_dir, weights="best", split="test", data=None, out_di
             "weights_epoch": weights_epoch, "config_hash": state.get("config_hash"),
             **run_info()}
     metrics = report_split(model, ds, cfg, split, out_dir or run_dir, info=info,
-                           batch_size=batch_size, mean=mean, std=std)
+                           batch_size=batch_size, mean=mean, std=std, image_shape=image_shape)
     # the diagnostics and the probe share one feature pass per split
-    features = split_features(model, ds, cfg, mean, std, batch_size)
+    features = split_features(model, ds, cfg, mean, std, batch_size, image_shape)
     if grad_norms or tsne:
         write_diagnostics(model, ds, cfg, split, Path(out_dir or run_dir), features,
                           grad_norms=grad_norms, tsne=tsne)
@@ -98,10 +177,22 @@ def evaluate_checkpoint(run_dir, weights="best", split="test", data=None, out_di
     return metrics
 
 
-def split_features(model, ds, cfg, mean, std, batch_size=None):
+def _prepared_image_size(path):
+    """``(H, W)`` of the prepared dataset at ``path``, or None (varying sizes,
+    or no readable dataset there)."""
+    from keras_lt.data.dataset import DatasetError, PreparedDataset
+
+    try:
+        return PreparedDataset(path).image_size if path else None
+    except DatasetError:
+        return None
+
+
+def split_features(model, ds, cfg, mean, std, batch_size=None, image_shape=None):
     """A function ``name -> (features, logits, labels)`` of ``model`` on split
     ``name`` of ``ds`` with the recipe's eval view
-    (:func:`keras_lt.eval.diagnostics.features_and_logits`), computed once per split."""
+    (:func:`keras_lt.eval.diagnostics.features_and_logits`), computed once per split;
+    ``image_shape``: the model's input, as for :func:`report_split`."""
     from keras_lt.eval.diagnostics import features_and_logits
 
     kw = dict(eval_view=cfg["data"]["eval_view"], image_size=cfg["data"].get("image_size") or ds.image_size,
@@ -110,7 +201,8 @@ def split_features(model, ds, cfg, mean, std, batch_size=None):
 
     def features(name):
         if name not in done:
-            done[name] = features_and_logits(model, ds.split(name), mean, std, **kw)
+            images = fit_split(ds, name, image_shape, kw["eval_view"], note=False)
+            done[name] = features_and_logits(model, images, mean, std, **kw)
         return done[name]
 
     return features
@@ -145,9 +237,11 @@ def probe_report(ds, split, out_dir, features, info=None, select_split="val"):
 
 def evaluate_with_preprocessing(model, ds, split, preprocessing, batch_size=256):
     """Metrics of ``model`` on ``split`` of the prepared dataset ``ds``, with a
-    pretrained folder's ``preprocessing`` (eval view, input size, mean/std)."""
+    pretrained folder's ``preprocessing`` (eval view, input size, mean/std); the
+    split is fitted to the input size with :func:`fit_split`."""
     pre = preprocessing
-    return evaluate_model(model, ds.split(split), ds.train_counts, ds.class_names, pre["mean"],
+    images = fit_split(ds, split, (*pre["image_size"], 3), pre["eval_view"])
+    return evaluate_model(model, images, ds.train_counts, ds.class_names, pre["mean"],
                           pre["std"], pre["eval_view"], batch_size, pre["image_size"])
 
 
@@ -170,8 +264,6 @@ def evaluate_pretrained(name_or_path, data, split="test", out_dir=None, batch_si
     if list(ds.class_names) != list(info.class_names):
         raise EvaluationError(f"{data} has classes {list(ds.class_names)[:5]}... but "
                               f"{info.name} predicts {list(info.class_names)[:5]}...")
-    if split not in ds.splits:
-        raise EvaluationError(f"{ds.path}: no split {split!r}; it has {list(ds.splits)}")
     metrics = evaluate_with_preprocessing(model, ds, split, info.preprocessing, batch_size)
     if out_dir:
         write_report(metrics, out_dir, f"{split}_report",

@@ -3,7 +3,11 @@
 The model's own preprocessing (``model.pretrained.preprocessing``) is applied:
 images are resized to the model's input size when needed (CIFAR models) or pass
 through the recipe's evaluation view (ImageNet models: resize 256, centre crop 224),
-then normalised with the training mean and std.
+then normalised with the training mean and std. Files are decoded with Pillow;
+16-bit greyscale (modes ``I;16`` and ``I``) is scaled to 8 bits by 1/257
+(:func:`to_rgb8`). A file or array that cannot be used raises
+:class:`ImageError` with one line naming it (``FileNotFoundError`` for a
+missing file); ``tools/predict.py`` is the command-line front end.
 
 Example:
 >>> model = keras_lt.from_pretrained("la-resnet32-cifar10lt-if100")      # doctest: +SKIP
@@ -11,21 +15,47 @@ Example:
 [{'labels': ['cat', 'dog'], 'indices': [3, 5], 'probs': [0.91, 0.05], 'source': 'cat.jpg'}, ...]
 """
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 
+class ImageError(ValueError):
+    """An image that ``predict`` cannot use (undecodable, truncated, empty, wrong
+    shape or dtype); the message is one line and names the image."""
+
+
+def _one_line(exc):
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def to_rgb8(im):
+    """A PIL image as a uint8 (H, W, 3) RGB array. 16-bit and 32-bit integer
+    greyscale (modes ``I;16*`` and ``I``, 0-65535) are scaled by 1/257 to 0-255
+    instead of being clipped at 255; every other mode goes through
+    ``convert("RGB")``."""
+    if im.mode.startswith("I;16") or im.mode == "I":
+        grey = np.asarray(im).astype(np.float64) / 257.0
+        grey = np.clip(np.rint(grey), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    return np.asarray(im.convert("RGB"), dtype=np.uint8)
+
+
 def _load_image(path):
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
         with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+            im.load()
+            arr = to_rgb8(im)
     except FileNotFoundError:
         raise FileNotFoundError(f"image file not found: {path}") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"cannot decode image {path}: {exc}") from None
+    except (IsADirectoryError, PermissionError) as exc:
+        raise ImageError(f"cannot read image {path}: {_one_line(exc)}") from None
+    except Exception as exc:       # PIL raises OSError, SyntaxError, ValueError... on bad bytes
+        raise ImageError(f"cannot decode image {path}: {_one_line(exc)}") from None
+    return arr
 
 
 def _as_images(images):
@@ -36,7 +66,7 @@ def _as_images(images):
         if images.ndim == 3:
             images = images[None]
         if images.ndim != 4:
-            raise ValueError(f"expected an (H, W, 3) image or an (N, H, W, 3) batch, got shape "
+            raise ImageError(f"expected an (H, W, 3) image or an (N, H, W, 3) batch, got shape "
                              f"{images.shape}")
         items = list(images)
         sources = [f"array[{i}]" for i in range(len(items))]
@@ -49,14 +79,33 @@ def _as_images(images):
             else:
                 items.append(np.asarray(im))
                 sources.append(f"images[{i}]")
+    if not items:
+        raise ImageError("no images to predict")
     out = []
     for arr, src in zip(items, sources):
         if arr.ndim != 3 or arr.shape[-1] != 3:
-            raise ValueError(f"{src}: expected an RGB image of shape (H, W, 3), got {arr.shape}")
+            raise ImageError(f"{src}: expected an RGB image of shape (H, W, 3), got {arr.shape}")
         if arr.dtype != np.uint8:
-            raise ValueError(f"{src}: expected uint8 pixels (0-255), got {arr.dtype}")
+            raise ImageError(f"{src}: expected uint8 pixels (0-255), got {arr.dtype}")
+        if arr.shape[0] == 0 or arr.shape[1] == 0:
+            raise ImageError(f"{src}: the image has no pixels ({arr.shape[1]}x{arr.shape[0]})")
         out.append(arr)
     return out, sources
+
+
+def check_top_k(top_k, num_classes):
+    """``top_k`` as an int in ``1..num_classes``: a value below 1 (or not an
+    integer) is refused with ``ValueError``; one above ``num_classes`` is clamped
+    to ``num_classes`` with a warning."""
+    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)):
+        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+    if top_k <= 0:
+        raise ValueError(f"top_k must be a positive integer, got {top_k}")
+    if top_k > num_classes:
+        warnings.warn(f"top_k {top_k} is more than the model's {num_classes} classes; "
+                      f"returning all {num_classes}", stacklevel=3)
+        return int(num_classes)
+    return int(top_k)
 
 
 def preprocess(images, preprocessing):
@@ -79,13 +128,19 @@ def predict(model, images, top_k=5, batch_size=64):
     """Top-``top_k`` classes of ``images`` (a path, a list of paths, a uint8 (H, W, 3)
     array, an (N, H, W, 3) batch or a list of arrays) for a model returned by
     :func:`keras_lt.from_pretrained`. Returns one dict per image: ``labels`` (class
-    names), ``indices``, ``probs`` (softmax probabilities, best first) and ``source``."""
+    names), ``indices``, ``probs`` (softmax probabilities, best first) and ``source``.
+
+    ``top_k`` below 1 is refused (``ValueError``); above the number of classes it
+    is clamped to it, with a warning. An image that cannot be used (missing file:
+    ``FileNotFoundError``; undecodable or truncated bytes, no pixels, wrong shape
+    or dtype: :class:`ImageError`, a ``ValueError``) stops the call with a
+    one-line message naming it."""
     info = getattr(model, "pretrained", None)
     if info is None:
         raise ValueError("predict needs a model from keras_lt.from_pretrained (it carries the "
                          "preprocessing and class names)")
+    top_k = check_top_k(top_k, len(info.class_names))
     arrays, sources = _as_images(images)
-    top_k = max(1, min(int(top_k), len(info.class_names)))
     results = []
     for start in range(0, len(arrays), batch_size):
         x = preprocess(arrays[start:start + batch_size], info.preprocessing)
