@@ -8,6 +8,8 @@ accuracy for each evaluated split) and a body with the method, results, recipe,
 budget and hardware, data provenance, usage and limitations.
 """
 
+import shlex
+
 import yaml
 
 from keras_lt.hub.registry import DATASETS, NAME_RE
@@ -270,10 +272,10 @@ def render_card(config, metadata, eval_report, images=()):
         lines += _budget_lines(recipe, training)
         overrides = recipe_overrides(recipe)
         cmd = f"python tools/train.py --config zoo_configs/{name}.yaml"
-        cmd += "".join(f" --set {o}" for o in overrides)
+        cmd += "".join(f" --set {shlex.quote(o)}" for o in overrides)
         cmd += f" --run-dir runs/{name} --backend {training.get('backend', 'torch')}"
         lines += [f"- Recipe: `zoo_configs/{name}.yaml` (hash `{metadata.get('recipe_hash', '?')}`)"
-                  + (f" with overrides `{' '.join(overrides)}`" if overrides else ""),
+                  + (f" with overrides `{' '.join(map(shlex.quote, overrides))}`" if overrides else ""),
                   f"- Reproduce: `{cmd}`"]
         if training.get("note"):
             lines.append(f"- Why it departs from the recipe: {training['note']}")
