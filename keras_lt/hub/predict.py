@@ -3,9 +3,9 @@
 The model's own preprocessing (``model.pretrained.preprocessing``) is applied:
 images are resized to the model's input size when needed (CIFAR models) or pass
 through the recipe's evaluation view (ImageNet models: resize 256, centre crop 224),
-then normalised with the training mean and std. Files are decoded with Pillow;
-16-bit greyscale (modes ``I;16`` and ``I``) is scaled to 8 bits by 1/257
-(:func:`to_rgb8`). A file or array that cannot be used raises
+then normalised with the training mean and std. Files are decoded like data
+preparation decodes them (:func:`keras_lt.data.decode.decode_image`: 16-bit
+greyscale is scaled to 8 bits by 1/257, not clipped). A file or array that cannot be used raises
 :class:`ImageError` with one line naming it (``FileNotFoundError`` for a
 missing file); ``tools/predict.py`` is the command-line front end.
 
@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_lt.data.decode import decode_image
+
 
 class ImageError(ValueError):
     """An image that ``predict`` cannot use (undecodable, truncated, empty, wrong
@@ -30,25 +32,13 @@ def _one_line(exc):
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def to_rgb8(im):
-    """A PIL image as a uint8 (H, W, 3) RGB array. 16-bit and 32-bit integer
-    greyscale (modes ``I;16*`` and ``I``, 0-65535) are scaled by 1/257 to 0-255
-    instead of being clipped at 255; every other mode goes through
-    ``convert("RGB")``."""
-    if im.mode.startswith("I;16") or im.mode == "I":
-        grey = np.asarray(im).astype(np.float64) / 257.0
-        grey = np.clip(np.rint(grey), 0, 255).astype(np.uint8)
-        return np.repeat(grey[..., None], 3, axis=-1)
-    return np.asarray(im.convert("RGB"), dtype=np.uint8)
-
-
 def _load_image(path):
     from PIL import Image
 
     try:
         with Image.open(path) as im:
             im.load()
-            arr = to_rgb8(im)
+            arr = decode_image(im)
     except FileNotFoundError:
         raise FileNotFoundError(f"image file not found: {path}") from None
     except (IsADirectoryError, PermissionError) as exc:

@@ -4,13 +4,13 @@ and a per-class plot, from the runs' reports.
 
 Each side is a folder holding ``test_report.json`` for its *last* epoch (the official side:
 ``benchmarks/official_bccl.py train`` output; keras-lt: a run's ``last/`` report, or its
-``test_report.json`` when the val-selected epoch is the last); the first side is the reference
-the others are compared with. Writes ``comparison.md`` and ``per_class.png`` next to this
-script::
+``test_report.json`` when the val-selected epoch is the last). Sides named ``GROUP/SEED`` are
+seeds of one code: the table adds each group's seed mean, and compares the groups' means
+with the first group's. Writes ``comparison.md`` and ``per_class.png`` next to this script::
 
     .venv/bin/python reports/official-side-by-side/compare.py \\
-        official=reports/official-side-by-side/official-e30 \\
-        keras-lt=reports/official-side-by-side/keras-lt-reference-e30/last
+        official/seed0=reports/official-side-by-side/official-e30 \\
+        keras-lt/seed0=reports/official-side-by-side/keras-lt-reference-e30/last
 """
 
 import argparse
@@ -34,23 +34,61 @@ def pct(value):
     return "absent" if value is None else f"{100 * value:.2f}"
 
 
-def table(sides):
-    names = list(sides)
-    ref, others = names[0], names[1:]
-    lines = [f"| metric (last epoch, test) | {' | '.join(names)} | "
-             + " | ".join(f"{n} - {ref}" for n in others) + " |",
-             "|---|" + "---|" * (len(names) + len(others))]
-    a = sides[ref]
+def group_of(name):
+    """``official/seed1`` -> ``official``: sides sharing a group are seeds of one code."""
+    return name.split("/")[0]
+
+
+def mean_report(reports):
+    """The seed mean of several reports (each metric and each class's accuracy)."""
+    out = {}
     for key in GROUPS:
-        diffs = ["–" if a.get(key) is None or sides[n].get(key) is None
-                 else f"{100 * (sides[n][key] - a[key]):+.2f}" for n in others]
-        lines.append(f"| {key} | {' | '.join(pct(s.get(key)) for s in sides.values())} | "
+        values = [r.get(key) for r in reports]
+        out[key] = None if any(v is None for v in values) else sum(values) / len(values)
+    out["per_class"] = [{**rows[0], "accuracy": sum(r["accuracy"] for r in rows) / len(rows)}
+                        for rows in zip(*(r["per_class"] for r in reports))]
+    return out
+
+
+def columns(sides):
+    """The sides, then each group's seed mean; and the groups' summaries (a group of one
+    side is that side) in order, the first being the reference."""
+    groups = {}
+    for name, report in sides.items():
+        groups.setdefault(group_of(name), []).append(report)
+    cols = dict(sides)
+    summary = {}
+    for group, reports in groups.items():
+        if len(reports) > 1:
+            cols[f"{group} mean"] = summary[group] = mean_report(reports)
+        else:
+            summary[group] = reports[0]
+    return cols, summary
+
+
+def table(sides):
+    cols, summary = columns(sides)
+    names = list(cols)
+    groups = list(summary)
+    ref, others = groups[0], groups[1:]
+    label = {g: (f"{g} mean" if f"{g} mean" in cols else next(n for n in sides if group_of(n) == g))
+             for g in groups}
+    lines = [f"| metric (last epoch, test) | {' | '.join(names)} | "
+             + " | ".join(f"{label[g]} - {label[ref]}" for g in others) + " |",
+             "|---|" + "---|" * (len(names) + len(others))]
+    a = summary[ref]
+    for key in GROUPS:
+        diffs = ["–" if a.get(key) is None or summary[g].get(key) is None
+                 else f"{100 * (summary[g][key] - a[key]):+.2f}" for g in others]
+        lines.append(f"| {key} | {' | '.join(pct(c.get(key)) for c in cols.values())} | "
                      + " | ".join(diffs) + " |")
     for i, row_a in enumerate(a["per_class"]):
-        accs = [100 * sides[n]["per_class"][i]["accuracy"] for n in names]
+        accs = [100 * cols[n]["per_class"][i]["accuracy"] for n in names]
+        ref_acc = 100 * row_a["accuracy"]
         lines.append(f"| {row_a['name']} ({row_a['train_count']} train) | "
                      + " | ".join(f"{v:.1f}" for v in accs) + " | "
-                     + " | ".join(f"{v - accs[0]:+.1f}" for v in accs[1:]) + " |")
+                     + " | ".join(f"{100 * summary[g]['per_class'][i]['accuracy'] - ref_acc:+.1f}"
+                                  for g in others) + " |")
     return "\n".join(lines)
 
 
