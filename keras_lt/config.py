@@ -116,8 +116,92 @@ def apply_override(cfg, override):
     return _merge(cfg, nested)
 
 
+#: numeric recipe keys and the values they accept: (kind, low, high, ends); kind "int" or
+#: "number"; ends "[]" closed, "[)" / "(]" / "()" open at that end; ``None`` leaves a side
+#: unbounded; keys marked ``optional`` also accept ``null``
+_RANGES = {
+    "seed": ("int", 0, None, "[]"),
+    "data.workers": ("int", 0, None, "[]"),
+    "optim.epochs": ("int", 1, None, "[]"),
+    "optim.batch_size": ("int", 1, None, "[]"),
+    "optim.lr": ("number", 0, None, "()"),
+    "optim.momentum": ("number", 0, 1, "[)"),
+    "optim.weight_decay": ("number", 0, None, "[]"),
+    "optim.warmup_epochs": ("int", 0, None, "[]"),
+    "optim.min_lr": ("number", 0, None, "[]"),
+    "eval.every": ("int", 1, None, "[]"),
+    "eval.batch_size": ("int", 1, None, "[]"),
+    "finetune.freeze_backbone_epochs": ("int", 0, None, "[]"),
+    "bccl.feat_dim": ("int", 1, None, "[]"),
+    "bccl.head_hidden": ("int", 1, None, "[]"),
+    "bccl.queue_size": ("int", 1, None, "[]"),
+    "bccl.num_centroids": ("int", 1, None, "[]"),
+    "bccl.temperature": ("number", 0, None, "()"),
+    "bccl.lc_tau": ("number", 0, None, "[]"),
+    "bccl.warmup_epochs": ("int", 0, None, "[]", "optional"),
+    "bccl.refresh_every": ("int", 1, None, "[]"),
+    "bccl.kmeans_iters": ("int", 1, None, "[]"),
+    "bccl.kmeans_tol": ("number", 0, None, "[]", "optional"),
+    "rebsupcon.feat_dim": ("int", 1, None, "[]"),
+    "rebsupcon.head_hidden": ("int", 1, None, "[]"),
+    "rebsupcon.queue_size": ("int", 1, None, "[]"),
+    "rebsupcon.momentum": ("number", 0, 1, "[]"),
+    "rebsupcon.temperature": ("number", 0, None, "()"),
+    "rebsupcon.eps": ("number", 0, None, "()"),
+    "rebsupcon.grad_momentum": ("number", 0, 1, "[)"),
+    "rebsupcon.num_prototypes": ("int", 1, None, "[]"),
+    "rebsupcon.proto_temperature": ("number", 0, None, "()", "optional"),
+    "rebsupcon.sinkhorn_epsilon": ("number", 0, None, "()"),
+    "rebsupcon.sinkhorn_iters": ("int", 1, None, "[]"),
+}
+
+
+def _describe(kind, low, high, ends):
+    noun = "an integer" if kind == "int" else "a number"
+    parts = []
+    if low is not None:
+        parts.append(f"{'>=' if ends[0] == '[' else '>'} {low}")
+    if high is not None:
+        parts.append(f"{'<=' if ends[1] == ']' else '<'} {high}")
+    return f"{noun} {' and '.join(parts)}" if parts else noun
+
+
+def validate_config(cfg):
+    """Check the recipe's numeric settings (:data:`_RANGES`) and return ``cfg`` (a number
+    written as ``1e-3``, which YAML reads as a string, is converted); a value of the wrong
+    type or out of range raises :class:`ConfigError` naming the key and the value."""
+    for dotted, (kind, low, high, ends, *flags) in _RANGES.items():
+        section = cfg
+        *parents, key = dotted.split(".")
+        for part in parents:
+            section = section.get(part) if isinstance(section, dict) else None
+        if not isinstance(section, dict) or key not in section:
+            continue
+        value = section[key]
+        if value is None and "optional" in flags:
+            continue
+        if kind == "number" and isinstance(value, str):
+            try:      # YAML 1.1 reads "1e-3" (no dot) as a string
+                value = section[key] = float(value)
+            except ValueError:
+                pass
+        types = (int,) if kind == "int" else (int, float)
+        ok = isinstance(value, types) and not isinstance(value, bool)
+        if ok and kind == "number":
+            ok = value == value and abs(value) != float("inf")
+        if ok and low is not None:
+            ok = value >= low if ends[0] == "[" else value > low
+        if ok and high is not None:
+            ok = value <= high if ends[1] == "]" else value < high
+        if not ok:
+            raise ConfigError(f"{dotted} must be {_describe(kind, low, high, ends)}"
+                              f"{' (or null)' if 'optional' in flags else ''}, got {value!r}")
+    return cfg
+
+
 def load_config(path=None, overrides=()):
-    """Load a recipe (YAML) on top of :data:`DEFAULTS`, then apply overrides."""
+    """Load a recipe (YAML) on top of :data:`DEFAULTS`, then apply overrides; the result
+    is checked with :func:`validate_config`."""
     cfg = copy.deepcopy(DEFAULTS)
     if path is not None:
         path = Path(path)
@@ -135,7 +219,7 @@ def load_config(path=None, overrides=()):
             raise ConfigError(f"{path}: {exc}") from None
     for override in overrides:
         cfg = apply_override(cfg, override)
-    return cfg
+    return validate_config(cfg)
 
 
 #: sections and keys added after runs were recorded, whose defaults keep the earlier
@@ -149,7 +233,7 @@ def config_from_dict(recipe, overrides=()):
     cfg = _merge(copy.deepcopy(DEFAULTS), recipe)
     for override in overrides:
         cfg = apply_override(cfg, override)
-    return cfg
+    return validate_config(cfg)
 
 
 def config_hash(cfg):

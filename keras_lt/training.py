@@ -24,10 +24,13 @@ index), so a resumed run sees exactly the batches the uninterrupted one would.
 keeps such a copy up to date after every epoch), e.g. on another machine.
 """
 
+import copy
 import json
 import os
 import platform
 import resource
+import shutil
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -37,21 +40,24 @@ import numpy as np
 import yaml
 
 import keras_lt
-from keras_lt.config import config_hash
+from keras_lt.config import config_hash, validate_config
 from keras_lt.data.dataset import PreparedDataset
 from keras_lt.data.pipeline import make_loader
 from keras_lt.eval.report import evaluate_model
 from keras_lt.losses import get_loss
 from keras_lt.models.builder import build_method_model
 from keras_lt.train.checkpoint import (CONFIG, STATE, CheckpointError, adopt_legacy,
-                                       atomic_write_json, check_optimizer_step, commit_epoch,
-                                       mirror_checkpoint, publish_view, read_checkpoint)
+                                       atomic_copy, atomic_write_json, atomic_write_text,
+                                       check_optimizer_step, commit_epoch, mirror_checkpoint,
+                                       publish_view, read_checkpoint)
 from keras_lt.utils.schedules import EpochWarmupCosine, WarmupCosine
 from keras_lt.utils.precision import dtype_policy
 from keras_lt.utils.seed import set_seed
 
 
 CHECKPOINT = "checkpoint"
+#: methods whose loss contrasts samples of a batch with each other: a batch needs two
+CONTRASTIVE = ("bccl", "rebsupcon")
 
 
 class TrainingError(RuntimeError):
@@ -98,6 +104,83 @@ def statistics_note(mean, std, data_mean, data_std, tolerance=0.01):
     return (f"note: normalising with the recipe's data.mean={fmt(mean)} data.std={fmt(std)}, "
             f"not this dataset's own mean {fmt(data_mean)} std {fmt(data_std)} (--set "
             f"data.mean=null --set data.std=null uses the dataset's)")
+
+
+def fit_batch_size(cfg, num_samples):
+    """The recipe with ``optim.batch_size`` lowered to fit a training split of
+    ``num_samples`` images (every batch is full, so a larger batch would leave none): the
+    largest power of two <= ``num_samples``, at least 2 for :data:`CONTRASTIVE` methods.
+    Returns ``(cfg, note)``: ``cfg`` itself and ``None`` when the batch fits, else a
+    changed copy and a one-line note for the console."""
+    batch = int(cfg["optim"]["batch_size"])
+    if num_samples >= batch:
+        return cfg, None
+    least = 2 if cfg.get("method", "baseline") in CONTRASTIVE else 1
+    if num_samples < least:
+        raise TrainingError(f"the training split has {num_samples} image(s); method "
+                            f"{cfg.get('method', 'baseline')} needs at least {least}")
+    fitted = 1 << (int(num_samples).bit_length() - 1)
+    cfg = copy.deepcopy(cfg)
+    cfg["optim"]["batch_size"] = fitted
+    return cfg, (f"note: the training split has {num_samples} images, fewer than "
+                 f"optim.batch_size {batch}; training with batch size {fitted} (choose "
+                 f"another with --set optim.batch_size=N)")
+
+
+def check_run_dir(run_dir):
+    """Refuse a run directory that cannot be created or written, before anything is built:
+    the nearest existing folder on its path must be a writable directory."""
+    run_dir = Path(run_dir)
+    existing = next(p for p in (run_dir, *run_dir.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise TrainingError(f"cannot create run directory {run_dir}: {existing} is not a "
+                            f"directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise TrainingError(f"cannot create run directory {run_dir}: {existing} is not "
+                            f"writable")
+
+
+def create_run_dir(run_dir, cfg):
+    """Create ``run_dir`` with the resolved recipe as ``config.yaml`` (also in
+    ``checkpoint/``). A failure removes what this call created and raises
+    :class:`TrainingError` naming the directory and the reason."""
+    run_dir = Path(run_dir)
+    folder = run_dir / CHECKPOINT
+    new = [p for p in (folder, *folder.absolute().parents) if not p.exists()]
+    written = []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        text = yaml.safe_dump(cfg, sort_keys=False)
+        for path in (run_dir / CONFIG, folder / CONFIG):
+            written.append(path)
+            atomic_write_text(path, text)
+    except OSError as exc:
+        for path in written:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
+        if new:
+            shutil.rmtree(new[-1], ignore_errors=True)
+        raise TrainingError(f"cannot write run directory {run_dir}: "
+                            f"{exc.strerror or exc}") from None
+
+
+def resolve_verbose(setting, stream=None):
+    """Keras ``fit`` verbosity: ``"auto"`` is 1 (progress bars) on a terminal and 2 (one
+    line per epoch) otherwise, so a log file gets no bar redraws or ANSI codes."""
+    if setting != "auto":
+        return int(setting)
+    stream = sys.stdout if stream is None else stream
+    try:
+        return 1 if stream.isatty() else 2
+    except (AttributeError, ValueError):
+        return 2
+
+
+def epochs_label(first, last):
+    """``"epoch 3"`` or ``"epochs 3-5"`` (1-based, inclusive)."""
+    return f"epoch {first}" if first == last else f"epochs {first}-{last}"
 
 
 SCHEDULES = ("warmup_cosine", "bccl_epoch")
@@ -224,6 +307,22 @@ class EpochCheckpoint(keras.callbacks.Callback):
             mirror_checkpoint(folder, self.mirror)
 
 
+class RunProgbar(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar with the run's epoch count: ``Epoch 3/10`` in every ``fit`` of
+    a run (a frozen-backbone phase and the rest are two ``fit`` calls, each of which would
+    otherwise count to its own end and omit the line when it has one epoch)."""
+
+    def __init__(self, total_epochs):
+        super().__init__()
+        self.total_epochs = int(total_epochs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._reset_progbar()
+        self._maybe_init_progbar()
+        if self.verbose:
+            print(f"Epoch {epoch + 1}/{self.total_epochs}", flush=True)
+
+
 class StepTimer(keras.callbacks.Callback):
     """Times a short run (``train(max_steps=...)``): seconds from ``started`` (the process
     start, as the caller measured it) to the end of the first training step, the steady
@@ -265,9 +364,10 @@ def run_info():
 def open_resume_state(run_dir, resume_from=None):
     """The committed state to resume ``run_dir`` from, and the weights file to load.
 
-    ``resume_from``: a checkpoint folder copied from elsewhere (verified, then copied into
-    ``run_dir/checkpoint``). A run directory of the older layout (no ``checkpoint/``) is
-    resumed from its plain files once its optimizer step is checked (see :func:`train`).
+    ``resume_from``: a checkpoint folder copied from elsewhere, verified and read in place
+    (:func:`train` copies it into ``run_dir/checkpoint`` once the run has started). A run
+    directory of the older layout (no ``checkpoint/``) is resumed from its plain files once
+    its optimizer step is checked (see :func:`train`).
     Returns ``(state, weights_path, legacy)``."""
     run_dir = Path(run_dir)
     folder = run_dir / CHECKPOINT
@@ -276,8 +376,8 @@ def open_resume_state(run_dir, resume_from=None):
             if (folder / STATE).exists() or (run_dir / STATE).exists():
                 raise TrainingError(f"{run_dir} already holds a run; resume it with --resume "
                                     f"(without --resume-from) or choose another --run-dir")
-            read_checkpoint(resume_from)                 # refuse a bad copy before copying it
-            mirror_checkpoint(resume_from, folder)
+            state, last, _ = read_checkpoint(resume_from)
+            return state, last, False
         if (folder / STATE).exists():
             state, last, _ = read_checkpoint(folder)
             return state, last, False
@@ -307,15 +407,30 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None, max_steps
     or machine (implies ``resume``). ``mirror``: a folder kept as a complete copy of the
     checkpoint after every epoch (for example under ``reports/``, so a long run survives a
     move to another machine).
+
+    Nothing is written before the recipe (:func:`keras_lt.config.validate_config`), the run
+    directory (:func:`check_run_dir`), the data and the model are checked and built, so a
+    start that fails leaves no run directory. A training split smaller than
+    ``optim.batch_size`` trains with a batch that fits (:func:`fit_batch_size`), recorded in
+    the saved ``config.yaml``.
     """
     started = time.perf_counter() if started is None else started
     run_dir = Path(run_dir)
     resume = resume or resume_from is not None
+    validate_config(cfg)
     if max_steps is not None and (resume or int(max_steps) < 1):
         raise TrainingError(f"max_steps must be a positive number of steps of a new run, "
                             f"got {max_steps!r}{' with resume' if resume else ''}")
+    if not resume:
+        if (run_dir / STATE).exists() or (run_dir / CHECKPOINT / STATE).exists():
+            raise TrainingError(f"{run_dir} already holds a run; pass --resume to continue it "
+                                f"or choose another --run-dir")
+        check_run_dir(run_dir)
     ds, mean, std, image_shape = load_data(cfg)
     train_split = ds.split("train")
+    cfg, note = fit_batch_size(cfg, len(train_split))
+    if note:
+        print(note, flush=True)
     counts = [int(c) for c in ds.train_counts]
     optim = cfg["optim"]
     if resume:
@@ -325,12 +440,6 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None, max_steps
                                 f"differs from this one ({config_hash(cfg)}); use the saved "
                                 f"{run_dir / 'config.yaml'}")
     else:
-        if (run_dir / STATE).exists() or (run_dir / CHECKPOINT / STATE).exists():
-            raise TrainingError(f"{run_dir} already holds a run; pass --resume to continue it "
-                                f"or choose another --run-dir")
-        (run_dir / CHECKPOINT).mkdir(parents=True, exist_ok=True)
-        for path in (run_dir / CONFIG, run_dir / CHECKPOINT / CONFIG):
-            path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         state = {"epoch": 0, "best_score": None, "best_epoch": None, "history": [],
                  "config_hash": config_hash(cfg), "select_on": cfg["eval"]["select_on"],
                  "versions": run_info(), "dataset": str(cfg["data"]["prepared"]),
@@ -354,41 +463,27 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None, max_steps
                              workers=int(cfg["data"]["workers"]), image_size=view_size)
     except ValueError as exc:
         raise TrainingError(f"cannot build the training loader: {exc}") from None
-    steps = len(loader)
-    if max_steps is not None and int(max_steps) > steps:
-        loader.close()
-        raise TrainingError(f"max_steps={max_steps} is more than one epoch ({steps} steps); "
-                            f"time whole epochs with --stop-after instead")
-    freeze = int(cfg["finetune"].get("freeze_backbone_epochs") or 0)
-    frozen = freeze > 0 and (int(state["epoch"]) if resume else 0) <= freeze
-    model = build_training_model(cfg, ds.num_classes, counts, image_shape, steps,
-                                 freeze_backbone=frozen)
-    initial_epoch = 0
-    if not resume and cfg["finetune"].get("init"):
-        from keras_lt.hub.finetune import init_from_pretrained
-        from keras_lt.hub.pretrained import PretrainedError, UnknownModelError
-
-        try:
-            print(init_from_pretrained(model, cfg, ds.class_names, image_shape), flush=True)
-        except (PretrainedError, UnknownModelError) as exc:
-            raise TrainingError(f"cannot fine-tune: {exc}") from None
-    if resume:
-        model.optimizer.build(model.trainable_variables)
-        model.load_weights(resume_weights)
-        found = optimizer_step(model)
-        try:
-            if legacy:   # no record: the step an uninterrupted float32 run reaches
-                check_optimizer_step(found, int(state["epoch"]) * steps, state, resume_weights)
-                adopt_legacy(run_dir, run_dir / CHECKPOINT, state, found)
-            else:
-                check_optimizer_step(found, state["checkpoint"]["last"]["optimizer_step"],
-                                     state, resume_weights)
-                # a kill after a commit can leave the plain files an epoch behind
+    try:
+        model, initial_epoch, frozen, found = _start_model(
+            cfg, ds, counts, image_shape, len(loader), state if resume else None,
+            resume_weights if resume else None, legacy if resume else False, run_dir, max_steps,
+            copied=resume_from is not None)
+        # nothing is written before this point: a start that fails leaves no run directory
+        if not resume:
+            create_run_dir(run_dir, cfg)
+        elif resume_from is not None:
+            try:
+                mirror_checkpoint(resume_from, run_dir / CHECKPOINT)
                 publish_view(run_dir / CHECKPOINT, run_dir, state)
-        except CheckpointError as exc:
-            loader.close()
-            raise TrainingError(f"cannot resume: {exc}") from None
-        initial_epoch = int(state["epoch"])
+                if not (run_dir / CONFIG).exists() and (run_dir / CHECKPOINT / CONFIG).exists():
+                    atomic_copy(run_dir / CHECKPOINT / CONFIG, run_dir / CONFIG)
+            except (CheckpointError, OSError) as exc:
+                raise TrainingError(f"cannot resume from {resume_from}: {exc}") from None
+    except BaseException:
+        loader.close()
+        raise
+    steps = len(loader)
+    if resume:
         loader.set_epoch(initial_epoch)
         if mirror is not None:      # the copy is complete from the start, not one epoch later
             mirror_checkpoint(run_dir / CHECKPOINT, mirror)
@@ -411,19 +506,24 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None, max_steps
                            optim["epochs"], steps * optim["batch_size"], mirror=mirror)
     if verbose == "auto":
         verbose = cfg["runtime"].get("verbose", "auto")
+    verbose = resolve_verbose(verbose)
     end_epoch = optim["epochs"]
     if stop_after is not None:
         end_epoch = min(end_epoch, initial_epoch + max(int(stop_after), 0))
     # shuffle=False: the loader shuffles itself, as a function of (seed, epoch);
     # keras' own shuffling of batch indices would make resumed runs differ.
-    fit_kw = dict(callbacks=[loader.epoch_callback(), ckpt], verbose=verbose, shuffle=False)
-    if frozen and initial_epoch < min(freeze, end_epoch):
-        print(f"epochs {initial_epoch + 1}-{min(freeze, end_epoch)}: backbone frozen", flush=True)
-        model.fit(loader, epochs=min(freeze, end_epoch), initial_epoch=initial_epoch, **fit_kw)
-        initial_epoch = min(freeze, end_epoch)
-    if frozen and freeze <= initial_epoch < end_epoch:
+    fit_kw = dict(callbacks=[loader.epoch_callback(), ckpt, RunProgbar(optim["epochs"])],
+                  verbose=verbose, shuffle=False)
+    if frozen and initial_epoch < min(freeze_epochs(cfg), end_epoch):
+        last = min(freeze_epochs(cfg), end_epoch)
+        print(f"{epochs_label(initial_epoch + 1, last)} of {optim['epochs']}: backbone frozen",
+              flush=True)
+        model.fit(loader, epochs=last, initial_epoch=initial_epoch, **fit_kw)
+        initial_epoch = last
+    if frozen and freeze_epochs(cfg) <= initial_epoch < end_epoch:
         unfreeze_backbone(model, cfg, counts, steps, initial_epoch)
-        print(f"epoch {initial_epoch + 1} on: backbone trained", flush=True)
+        print(f"{epochs_label(initial_epoch + 1, optim['epochs'])} of {optim['epochs']}: "
+              f"backbone trained", flush=True)
     if initial_epoch < end_epoch:
         model.fit(loader, epochs=end_epoch, initial_epoch=initial_epoch, **fit_kw)
     loader.close()
@@ -432,6 +532,53 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None, max_steps
               f"tools/train.py --run-dir {run_dir} --resume", flush=True)
         return None
     return final_report(model, ds, cfg, run_dir, state, mean, std)
+
+
+def freeze_epochs(cfg):
+    """``finetune.freeze_backbone_epochs`` as an int (0: no frozen phase)."""
+    return int(cfg["finetune"].get("freeze_backbone_epochs") or 0)
+
+
+def _start_model(cfg, ds, counts, image_shape, steps, state, resume_weights, legacy, run_dir,
+                 max_steps, copied):
+    """Build the training model of a new run (``state`` None) or of a resumed one (its
+    weights loaded and their optimizer step checked). ``copied``: the checkpoint is read
+    from a folder outside ``run_dir`` (``resume_from``), which :func:`train` copies in
+    afterwards. Returns ``(model, initial_epoch, frozen, optimizer_step)``."""
+    if max_steps is not None and int(max_steps) > steps:
+        raise TrainingError(f"max_steps={max_steps} is more than one epoch ({steps} steps); "
+                            f"time whole epochs with --stop-after instead")
+    resume = state is not None
+    freeze = freeze_epochs(cfg)
+    frozen = freeze > 0 and (int(state["epoch"]) if resume else 0) <= freeze
+    model = build_training_model(cfg, ds.num_classes, counts, image_shape, steps,
+                                 freeze_backbone=frozen)
+    if not resume:
+        if cfg["finetune"].get("init"):
+            from keras_lt.hub.finetune import init_from_pretrained
+            from keras_lt.hub.pretrained import PretrainedError, UnknownModelError
+
+            try:
+                print(init_from_pretrained(model, cfg, ds.class_names, image_shape), flush=True)
+            except (PretrainedError, UnknownModelError) as exc:
+                raise TrainingError(f"cannot fine-tune: {exc}") from None
+        return model, 0, frozen, 0
+    model.optimizer.build(model.trainable_variables)
+    model.load_weights(resume_weights)
+    found = optimizer_step(model)
+    try:
+        if legacy:   # no record: the step an uninterrupted float32 run reaches
+            check_optimizer_step(found, int(state["epoch"]) * steps, state, resume_weights)
+            adopt_legacy(run_dir, run_dir / CHECKPOINT, state, found)
+        else:
+            check_optimizer_step(found, state["checkpoint"]["last"]["optimizer_step"],
+                                 state, resume_weights)
+            if not copied:
+                # a kill after a commit can leave the plain files an epoch behind
+                publish_view(run_dir / CHECKPOINT, run_dir, state)
+    except CheckpointError as exc:
+        raise TrainingError(f"cannot resume: {exc}") from None
+    return model, int(state["epoch"]), frozen, found
 
 
 def _timing_run(model, loader, run_dir, max_steps, batch_size, started, verbose):

@@ -70,3 +70,51 @@ def test_unknown_schedule_is_refused():
     cfg = load_config(None, ["optim.schedule=step"])
     with pytest.raises(TrainingError, match="optim.schedule"):
         make_optimizer(cfg, 10)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("optim.lr=0", "optim.lr must be a number > 0, got 0"),
+    ("optim.lr=-0.1", "optim.lr must be a number > 0, got -0.1"),
+    ("optim.epochs=0", "optim.epochs must be an integer >= 1, got 0"),
+    ("optim.epochs=2.5", "optim.epochs must be an integer >= 1, got 2.5"),
+    ("optim.weight_decay=-1e-4", "optim.weight_decay must be a number >= 0, got -0.0001"),
+    ("optim.batch_size=0", "optim.batch_size must be an integer >= 1, got 0"),
+    ("optim.batch_size=abc", "optim.batch_size must be an integer >= 1, got 'abc'"),
+    ("optim.momentum=1", "optim.momentum must be a number >= 0 and < 1, got 1"),
+    ("optim.momentum=-0.5", "optim.momentum must be a number >= 0 and < 1, got -0.5"),
+    ("bccl.num_centroids=0", "bccl.num_centroids must be an integer >= 1, got 0"),
+    ("bccl.queue_size=0", "bccl.queue_size must be an integer >= 1, got 0"),
+    ("bccl.temperature=0", "bccl.temperature must be a number > 0, got 0"),
+    ("rebsupcon.queue_size=-4", "rebsupcon.queue_size must be an integer >= 1, got -4"),
+    ("rebsupcon.temperature=0", "rebsupcon.temperature must be a number > 0, got 0"),
+    ("optim.epochs=true", "optim.epochs must be an integer >= 1, got True"),
+    ("finetune.freeze_backbone_epochs=-1",
+     "finetune.freeze_backbone_epochs must be an integer >= 0, got -1"),
+])
+def test_invalid_numbers_are_refused_naming_key_and_value(override, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(None, [override])
+    assert str(info.value) == message
+    assert "\n" not in str(info.value)
+
+
+def test_valid_edge_values_are_accepted():
+    cfg = load_config(None, ["optim.momentum=0", "optim.weight_decay=0", "optim.lr=1e-3",
+                             "rebsupcon.proto_temperature=null", "bccl.warmup_epochs=null"])
+    assert cfg["optim"]["lr"] == 0.001        # YAML reads 1e-3 as a string; taken as a number
+
+
+def test_invalid_recipe_file_is_refused_before_training_writes(tmp_path):
+    """The check runs on the recipe file too (not only on overrides), and train() refuses
+    a bad recipe before the run directory exists."""
+    from keras_lt.training import train
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("optim:\n  lr: 0\n")
+    with pytest.raises(ConfigError, match="optim.lr must be a number > 0, got 0"):
+        load_config(bad)
+    cfg = load_config(None, ["data.prepared=/nonexistent"])
+    cfg["bccl"]["num_centroids"] = 0
+    with pytest.raises(ConfigError, match="bccl.num_centroids"):
+        train(cfg, tmp_path / "run", verbose=0)
+    assert not (tmp_path / "run").exists()

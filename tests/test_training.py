@@ -503,8 +503,8 @@ def test_mixed_float16_unscales_the_update_and_keeps_method_state_float32(digits
 
 
 def test_tools_default_to_the_fastest_installed_backend(tmp_path):
-    """Without --backend, KERAS_BACKEND or a backend in Keras' config file, the tools pick
-    torch (the fastest measured end to end on a CPU); a configured backend is kept."""
+    """Without --backend or KERAS_BACKEND the tools pick torch (the fastest measured end to
+    end on a CPU), whatever Keras' config file names; each says which and why."""
     import os
     import subprocess
 
@@ -515,10 +515,157 @@ def test_tools_default_to_the_fastest_installed_backend(tmp_path):
 
     def chosen():
         return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, text=True,
-                              capture_output=True, check=True).stdout.strip()
+                              capture_output=True, check=True).stdout.strip().splitlines()
 
-    assert chosen() == "torch"
+    default = ["backend: torch (default: first installed of torch, tensorflow, jax)", "torch"]
+    assert chosen() == default
     (tmp_path / "keras.json").write_text(json.dumps({"backend": "jax"}))
-    assert chosen() == "None"          # left to Keras, which reads keras.json
+    assert chosen() == default          # keras.json does not decide
     env["KERAS_BACKEND"] = "tensorflow"
-    assert chosen() == "tensorflow"
+    assert chosen() == ["backend: tensorflow ($KERAS_BACKEND)", "tensorflow"]
+
+
+def test_unknown_backend_is_one_line_before_keras_is_imported(tmp_path):
+    """``KERAS_BACKEND=<unknown>``: tools/train.py exits 2 with one line, without importing
+    Keras (so it is fast and shows no Keras traceback)."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "KERAS_BACKEND": "pytorch"}
+    done = subprocess.run([sys.executable, "-X", "importtime", str(ROOT / "tools" / "train.py"),
+                           "--run-dir", str(tmp_path / "run"), "--config", "x.yaml"],
+                          env=env, text=True, capture_output=True, timeout=120)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if not line.startswith("import time:")]
+    assert errors == ["error: $KERAS_BACKEND names 'pytorch', not a Keras backend; choose one "
+                      "of torch, tensorflow, jax"]
+    assert " keras" not in done.stderr            # -X importtime lists every module imported
+    assert not (tmp_path / "run").exists()
+
+
+def test_tools_say_which_backend_they_use(tmp_path, capsys):
+    import evaluate as evaluate_tool
+    import export as export_tool
+
+    assert evaluate_tool.main([str(tmp_path)]) == 2
+    assert capsys.readouterr().out.splitlines()[0] == "backend: torch ($KERAS_BACKEND)"
+    assert export_tool.main([str(tmp_path / "no-run"), "--out", str(tmp_path / "out"),
+                             "--backend", keras.backend.backend()]) == 2
+    assert capsys.readouterr().out.splitlines()[0] == "backend: torch (--backend)"
+
+
+@pytest.fixture(scope="module")
+def tiny_split(tmp_path_factory):
+    """Digits with 33 training images (fewer than the recipes' batch sizes)."""
+    out = tmp_path_factory.mktemp("data") / "digits-tiny"
+    prepare_dataset("digits", out, n_max=6, imbalance_factor=3, val_per_class=2, progress=False)
+    return out
+
+
+def test_a_split_smaller_than_the_batch_trains_with_a_fitting_batch(tiny_split, tmp_path, capsys):
+    """optim.batch_size 128 on 33 training images: batch 32 with one note, recorded in the
+    run's config; a fine-tune's frozen and unfrozen phases count epochs of the whole run,
+    a one-epoch phase says "epoch 1", and output that is not a terminal gets one line per
+    epoch (no progress-bar redraws or ANSI codes)."""
+    import train as train_tool
+
+    import yaml
+
+    run = tmp_path / "run"
+    assert train_tool.main([
+        "--config", str(ROOT / "zoo_configs" / "demo-digits-resnet32.yaml"), "--run-dir", str(run),
+        "--set", f"data.prepared={tiny_split}", "--set", "model.backbone=resnet20",
+        "--set", "optim.batch_size=128", "--set", "optim.epochs=2", "--set", "data.workers=0",
+        "--set", "optim.warmup_epochs=0", "--freeze-backbone-epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0] == "backend: torch ($KERAS_BACKEND)"
+    notes = [line for line in lines if line.startswith("note:")]
+    assert notes == ["note: the training split has 33 images, fewer than optim.batch_size 128; "
+                     "training with batch size 32 (choose another with "
+                     "--set optim.batch_size=N)"]
+    for path in (run / "config.yaml", run / "checkpoint" / "config.yaml"):
+        assert yaml.safe_load(path.read_text())["optim"]["batch_size"] == 32
+    assert "epoch 1 of 2: backbone frozen" in lines
+    assert "epoch 2 of 2: backbone trained" in lines
+    assert [line for line in lines if line.startswith("Epoch ")] == ["Epoch 1/2", "Epoch 2/2"]
+    assert "\x1b[" not in out and "\r" not in out and "\b" not in out
+    state = json.loads((run / "state.json").read_text())
+    assert state["epoch"] == 2 and (run / "test_report.json").is_file()
+    # the same recipe resumes: the batch is lowered the same way, so the hash matches
+    assert train_tool.main(["--run-dir", str(run), "--resume", "--verbose", "0"]) == 0
+
+
+def test_fit_batch_size_rules():
+    from keras_lt.training import fit_batch_size
+
+    cfg = load_config(None, ["optim.batch_size=128"])
+    assert fit_batch_size(cfg, 128) == (cfg, None)
+    fitted, note = fit_batch_size(cfg, 85)
+    assert fitted["optim"]["batch_size"] == 64 and cfg["optim"]["batch_size"] == 128
+    assert "--set optim.batch_size=" in note
+    assert fit_batch_size(cfg, 1)[0]["optim"]["batch_size"] == 1
+    bccl = load_config(None, ["method=bccl", "optim.batch_size=128"])
+    assert fit_batch_size(bccl, 3)[0]["optim"]["batch_size"] == 2
+    with pytest.raises(TrainingError, match="needs at least 2"):
+        fit_batch_size(bccl, 1)
+
+
+def test_console_formatting():
+    import io
+
+    from keras_lt.training import epochs_label, resolve_verbose
+
+    assert epochs_label(1, 1) == "epoch 1" and epochs_label(3, 5) == "epochs 3-5"
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert resolve_verbose("auto", io.StringIO()) == 2
+    assert resolve_verbose("auto", Tty()) == 1
+    assert resolve_verbose(0, Tty()) == 0 and resolve_verbose("1", io.StringIO()) == 1
+
+
+def test_a_failed_start_leaves_no_run_directory(digits, tmp_path, capsys):
+    """Errors found while checking the data, recipe and model leave nothing on disk, so the
+    next run starts clean; an unwritable --run-dir is one line from tools/train.py."""
+    import train as train_tool
+    from keras_lt.config import apply_override
+
+    cfg = apply_override(bccl_cfg(digits, epochs=1), "data.views=[cifar_basic]")
+    with pytest.raises(TrainingError, match="two views"):
+        train(cfg, tmp_path / "a" / "run", verbose=0)
+    cfg = apply_override(tiny_cfg(digits, epochs=1), "model.backbone=no-such-net")
+    with pytest.raises(Exception):
+        train(cfg, tmp_path / "a" / "run", verbose=0)
+    with pytest.raises(TrainingError, match="more than one epoch"):
+        train(tiny_cfg(digits, epochs=1), tmp_path / "a" / "run", verbose=0, max_steps=10**6)
+    assert not (tmp_path / "a").exists()
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    args = ["--config", str(ROOT / "zoo_configs" / "demo-digits-resnet32.yaml"),
+            "--set", f"data.prepared={digits}", "--run-dir", str(blocker / "run")]
+    assert train_tool.main(args) == 2
+    assert capsys.readouterr().err == (f"error: cannot create run directory {blocker / 'run'}: "
+                                       f"{blocker} is not a directory\n")
+
+
+def test_a_failed_write_removes_what_it_created(tmp_path, monkeypatch):
+    import keras_lt.training as training_mod
+
+    real = training_mod.atomic_write_text
+
+    def write(path, text):
+        if Path(path).parent.name == "checkpoint":
+            raise PermissionError(13, "Permission denied")
+        real(path, text)
+    monkeypatch.setattr(training_mod, "atomic_write_text", write)
+    cfg = load_config(None)
+    with pytest.raises(TrainingError, match=r"cannot write run directory .*: Permission denied"):
+        training_mod.create_run_dir(tmp_path / "new" / "run", cfg)
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "old").mkdir()
+    with pytest.raises(TrainingError, match="Permission denied"):
+        training_mod.create_run_dir(tmp_path / "old", cfg)
+    assert list((tmp_path / "old").iterdir()) == []

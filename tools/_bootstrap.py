@@ -1,11 +1,12 @@
 """Shared start-up of the command-line tools: import path and ``--backend``.
 
 The backend must be chosen before ``keras`` is imported, so tools call
-:func:`select_backend` with their parsed ``--backend`` first.
+:func:`select_backend` with their parsed ``--backend`` first. The rule, the same for
+every tool: ``--backend``, else ``$KERAS_BACKEND``, else the first installed of torch,
+TensorFlow, JAX; the tool prints ``backend: <name> (<why>)`` when it starts.
 """
 
 import importlib.util
-import json
 import os
 import sys
 from pathlib import Path
@@ -15,33 +16,50 @@ if str(ROOT) not in sys.path:      # run from a clone without installing
     sys.path.insert(0, str(ROOT))
 
 BACKENDS = ("torch", "tensorflow", "jax")
-#: the backend a tool uses when neither ``--backend``, ``KERAS_BACKEND`` nor Keras' config file
-#: names one: the first installed, fastest first as measured end to end on a CPU
+#: the backend a tool uses when neither ``--backend`` nor ``KERAS_BACKEND`` names one: the
+#: first installed, fastest first as measured end to end on a CPU
 #: (reports/benchmarks/end_to_end.txt: torch 1.2x the authors' PyTorch code, TensorFlow 0.96x,
-#: JAX 0.27x)
+#: JAX 0.27x). Keras' own config file (``~/.keras/keras.json``) is not consulted, so a run
+#: does not depend on a file outside the command line and its environment.
 DEFAULT_ORDER = ("torch", "tensorflow", "jax")
 
 
-def configured_backend():
-    """The backend named by ``KERAS_BACKEND`` or by Keras' config file
-    (``$KERAS_HOME/keras.json``, default ``~/.keras/keras.json``), or None."""
-    if os.environ.get("KERAS_BACKEND"):
-        return os.environ["KERAS_BACKEND"]
-    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
-    try:
-        return json.loads((home / "keras.json").read_text()).get("backend")
-    except (OSError, ValueError, AttributeError):
-        return None
+class BackendError(RuntimeError):
+    """No usable backend: unknown name, or not installed."""
 
 
-def select_backend(name):
-    """Set ``KERAS_BACKEND`` from ``--backend``; without it keep the configured one
-    (:func:`configured_backend`), else the first installed of :data:`DEFAULT_ORDER`."""
-    if not name and not configured_backend():
-        name = next((b for b in DEFAULT_ORDER if importlib.util.find_spec(b) is not None), None)
+def choose_backend(name=None):
+    """The backend a tool runs on, and why: ``--backend`` (``name``), else
+    ``$KERAS_BACKEND``, else the first installed of :data:`DEFAULT_ORDER`.
+    Returns ``(backend, reason)``; raises :class:`BackendError` for a name that is not
+    a Keras backend or whose package is not installed. Imports no backend."""
     if name:
-        if "keras" in sys.modules:
-            raise RuntimeError("keras was imported before the backend was chosen")
-        os.environ["KERAS_BACKEND"] = name
-    if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+        reason = "--backend"
+    elif os.environ.get("KERAS_BACKEND"):
+        name, reason = os.environ["KERAS_BACKEND"], "$KERAS_BACKEND"
+    else:
+        name = next((b for b in DEFAULT_ORDER if importlib.util.find_spec(b) is not None), None)
+        if name is None:
+            raise BackendError(f"no Keras backend is installed; install one of "
+                               f"{', '.join(DEFAULT_ORDER)}")
+        return name, f"default: first installed of {', '.join(DEFAULT_ORDER)}"
+    if name not in BACKENDS:
+        raise BackendError(f"{reason} names {name!r}, not a Keras backend; choose one of "
+                           f"{', '.join(BACKENDS)}")
+    if importlib.util.find_spec(name) is None:
+        raise BackendError(f"{reason} names {name!r}, which is not installed")
+    return name, reason
+
+
+def select_backend(name, announce=True):
+    """Set ``KERAS_BACKEND`` to :func:`choose_backend`'s choice before ``keras`` is
+    imported and, with ``announce``, print ``backend: <name> (<why>)``. Returns the name."""
+    backend, reason = choose_backend(name)
+    if "keras" in sys.modules and sys.modules["keras"].backend.backend() != backend:
+        raise RuntimeError("keras was imported before the backend was chosen")
+    os.environ["KERAS_BACKEND"] = backend
+    if backend == "tensorflow":
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if announce:
+        print(f"backend: {backend} ({reason})", flush=True)
+    return backend

@@ -22,7 +22,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from _bootstrap import BACKENDS, select_backend
+from _bootstrap import BACKENDS, BackendError, select_backend
 
 
 def parse_args(argv=None):
@@ -51,13 +51,18 @@ def parse_args(argv=None):
                         "the card's (eval_results.json)")
     p.add_argument("--tolerance", type=float, default=0.05, help="points (default 0.05)")
     p.add_argument("--backend", choices=BACKENDS,
-                   help="Keras backend (default: $KERAS_BACKEND, else torch if installed)")
+                   help="Keras backend (default: $KERAS_BACKEND, else the first installed of "
+                        "torch, tensorflow, jax)")
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    select_backend(args.backend)
+    try:
+        select_backend(args.backend)
+    except BackendError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     from keras_lt.data.dataset import DatasetError
     from keras_lt.eval.runner import EvaluationError, evaluate_checkpoint
 

@@ -17,7 +17,7 @@ loads. It is written to a temporary folder and renamed at the end.
 import argparse
 import sys
 
-from _bootstrap import BACKENDS, select_backend
+from _bootstrap import BACKENDS, BackendError, select_backend
 
 
 def parse_args(argv=None):
@@ -34,7 +34,8 @@ def parse_args(argv=None):
                                   "training.note, shown on the card); also with --refresh-card")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     p.add_argument("--backend", choices=BACKENDS,
-                   help="Keras backend (default: $KERAS_BACKEND, else torch if installed)")
+                   help="Keras backend (default: $KERAS_BACKEND, else the first installed of "
+                        "torch, tensorflow, jax)")
     args = p.parse_args(argv)
     if args.refresh_card and (args.run_dir or args.out):
         p.error("--refresh-card takes folders only, not a run directory or --out")
@@ -56,7 +57,11 @@ def main(argv=None):
             print(f"error: {exc}", file=sys.stderr)
             return 2
         return 0
-    select_backend(args.backend)
+    try:
+        select_backend(args.backend)
+    except BackendError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     from keras_lt.hub.export import export_run
     from keras_lt.hub.pretrained import PretrainedError
 

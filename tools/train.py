@@ -9,19 +9,26 @@ Examples::
     python tools/train.py --run-dir runs/la-c10 --resume      # continue exactly where it stopped
     # a long run in chunks whose resume point lands with the repository (another machine
     # continues it with --resume-from reports/la-c10/resume --run-dir runs/la-c10)
-    python tools/train.py --config zoo_configs/la-resnet32-cifar10lt-if100.yaml \
+    python tools/train.py --config zoo_configs/la-resnet32-cifar10lt-if100.yaml \\
         --run-dir runs/la-c10 --mirror reports/la-c10/resume --stop-after 20
     # a timing run: the first 15 steps, then seconds-to-first-step, images/s and peak RSS
-    python tools/train.py --config zoo_configs/bccl-resnet32-cifar10lt-if100.yaml \
+    python tools/train.py --config zoo_configs/bccl-resnet32-cifar10lt-if100.yaml \\
         --max-steps 15 --run-dir /tmp/timing-bccl --backend torch
     # fine-tune a zoo model on your own prepared long-tailed dataset
     python tools/train.py --init la-resnet32-cifar10lt-if100 --data data_cache/my-lt \\
         --set optim.epochs=10 --freeze-backbone-epochs 2 --run-dir runs/my-ft
 
-Overrides are ``key.sub=value`` (value parsed as YAML). The backend comes from
-``--backend`` or ``KERAS_BACKEND``. A run directory gets ``checkpoint/`` (the resume
-point, committed atomically every epoch), ``config.yaml``, ``last/best.weights.h5``,
-``state.json``, ``log.csv`` and the final
+Overrides are ``key.sub=value`` (value parsed as YAML); numeric settings are checked
+(e.g. ``optim.lr`` > 0, ``optim.epochs`` >= 1) before anything is written. A training
+split smaller than ``optim.batch_size`` trains with the largest power of two that fits
+(a note says so; choose another with ``--set optim.batch_size=N``), recorded in the run's
+``config.yaml``. The backend is ``--backend``, else ``$KERAS_BACKEND``, else the first
+installed of torch, tensorflow, jax; the first line printed names it. ``--verbose auto``
+draws progress bars on a terminal and one line per epoch otherwise (a log file). A start
+that fails (bad recipe, missing data, unwritable directory) leaves no run directory behind.
+
+A run directory gets ``checkpoint/`` (the resume point, committed atomically every epoch),
+``config.yaml``, ``last/best.weights.h5``, ``state.json``, ``log.csv`` and the final
 ``test_report.{json,_per_class.csv,_confusion.csv,_per_class.png}``.
 """
 
@@ -33,7 +40,7 @@ import argparse  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from _bootstrap import BACKENDS, select_backend  # noqa: E402
+from _bootstrap import BACKENDS, BackendError, select_backend  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -65,14 +72,20 @@ def parse_args(argv=None):
                         "print and write timing.json (seconds to the first step, images/s, "
                         "peak RSS), no checkpoint or report")
     p.add_argument("--backend", choices=BACKENDS,
-                   help="Keras backend (default: $KERAS_BACKEND, else torch if installed)")
-    p.add_argument("--verbose", default="auto", help="Keras fit verbosity: auto, 0, 1 or 2")
+                   help="Keras backend (default: $KERAS_BACKEND, else the first installed of "
+                        "torch, tensorflow, jax)")
+    p.add_argument("--verbose", default="auto", choices=["auto", "0", "1", "2"],
+                   help="Keras fit verbosity: auto (1 on a terminal, else 2), 0, 1 or 2")
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    select_backend(args.backend)
+    try:
+        select_backend(args.backend)
+    except BackendError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     from keras_lt.config import ConfigError, load_config
     from keras_lt.training import TrainingError, train
 
