@@ -514,8 +514,9 @@ def test_tools_default_to_the_fastest_installed_backend(tmp_path):
     env["KERAS_HOME"] = str(tmp_path)
 
     def chosen():
-        return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, text=True,
-                              capture_output=True, check=True).stdout.strip().splitlines()
+        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, text=True,
+                              capture_output=True, check=True)
+        return done.stderr.strip().splitlines() + done.stdout.strip().splitlines()
 
     default = ["backend: torch (default: first installed of torch, tensorflow, jax)", "torch"]
     assert chosen() == default
@@ -547,11 +548,12 @@ def test_tools_say_which_backend_they_use(tmp_path, capsys):
     import evaluate as evaluate_tool
     import export as export_tool
 
+    backend = keras.backend.backend()
     assert evaluate_tool.main([str(tmp_path)]) == 2
-    assert capsys.readouterr().out.splitlines()[0] == "backend: torch ($KERAS_BACKEND)"
+    assert capsys.readouterr().err.splitlines()[0] == f"backend: {backend} ($KERAS_BACKEND)"
     assert export_tool.main([str(tmp_path / "no-run"), "--out", str(tmp_path / "out"),
-                             "--backend", keras.backend.backend()]) == 2
-    assert capsys.readouterr().out.splitlines()[0] == "backend: torch (--backend)"
+                             "--backend", backend]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == f"backend: {backend} (--backend)"
 
 
 @pytest.fixture(scope="module")
@@ -577,9 +579,10 @@ def test_a_split_smaller_than_the_batch_trains_with_a_fitting_batch(tiny_split, 
         "--set", f"data.prepared={tiny_split}", "--set", "model.backbone=resnet20",
         "--set", "optim.batch_size=128", "--set", "optim.epochs=2", "--set", "data.workers=0",
         "--set", "optim.warmup_epochs=0", "--freeze-backbone-epochs", "1"]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     lines = out.splitlines()
-    assert lines[0] == "backend: torch ($KERAS_BACKEND)"
+    assert captured.err.splitlines()[0] == f"backend: {keras.backend.backend()} ($KERAS_BACKEND)"
     notes = [line for line in lines if line.startswith("note:")]
     assert notes == ["note: the training split has 33 images, fewer than optim.batch_size 128; "
                      "training with batch size 32 (choose another with "

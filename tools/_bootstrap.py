@@ -3,7 +3,7 @@
 The backend must be chosen before ``keras`` is imported, so tools call
 :func:`select_backend` with their parsed ``--backend`` first. The rule, the same for
 every tool: ``--backend``, else ``$KERAS_BACKEND``, else the first installed of torch,
-TensorFlow, JAX; the tool prints ``backend: <name> (<why>)`` when it starts.
+TensorFlow, JAX; the tool prints ``backend: <name> (<why>)`` on standard error when it starts.
 """
 
 import importlib.util
@@ -53,7 +53,9 @@ def choose_backend(name=None):
 
 def select_backend(name, announce=True):
     """Set ``KERAS_BACKEND`` to :func:`choose_backend`'s choice before ``keras`` is
-    imported and, with ``announce``, print ``backend: <name> (<why>)``. Returns the name."""
+    imported and, with ``announce``, print ``backend: <name> (<why>)`` on standard error
+    (standard output stays the tool's results, e.g. ``tools/predict.py --json``). Returns
+    the name."""
     backend, reason = choose_backend(name)
     if "keras" in sys.modules and sys.modules["keras"].backend.backend() != backend:
         raise RuntimeError("keras was imported before the backend was chosen")
@@ -61,5 +63,5 @@ def select_backend(name, announce=True):
     if backend == "tensorflow":
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if announce:
-        print(f"backend: {backend} ({reason})", flush=True)
+        print(f"backend: {backend} ({reason})", file=sys.stderr, flush=True)
     return backend
