@@ -22,7 +22,6 @@ pretrained folder (see :mod:`keras_lt.hub.pretrained`) whose card credits the so
    ``eval_results.json`` like every other zoo card.
 """
 
-import hashlib
 import json
 import shlex
 import sys
@@ -30,6 +29,7 @@ import tempfile
 from pathlib import Path
 
 from keras_lt.hub.convert import ConversionError, convert_state_dict, infer_config, load_state_dict
+from keras_lt.utils.files import file_sha256
 
 #: reference implementations whose releases convert (method token -> credit)
 REFERENCES = {
@@ -55,15 +55,6 @@ squirrel streetcar sunflower sweet_pepper table tank telephone television tiger 
 trout tulip turtle wardrobe whale willow_tree wolf woman worm""".split())
 #: dataset token -> (class names, images of the largest class) of the CIFAR-LT profiles
 CIFAR_LT = {"cifar10lt": (CIFAR10_CLASSES, 5000), "cifar100lt": (CIFAR100_CLASSES, 500)}
-
-
-def file_sha256(path):
-    """Hex sha256 of a file (read in 1 MiB blocks)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_recipe(recipe, overrides=()):

@@ -19,11 +19,12 @@ folder changed by hand (or one left by an older layout without a record) is refu
 with the reason, not resumed an epoch off.
 """
 
-import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
+
+from keras_lt.utils.files import file_sha256 as sha256
 
 STATE = "state.json"
 CONFIG = "config.yaml"
@@ -36,14 +37,6 @@ class CheckpointError(RuntimeError):
 
 def weights_name(epoch):
     return f"e{int(epoch):04d}.weights.h5"
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fsync(path):
