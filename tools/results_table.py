@@ -28,6 +28,9 @@ TABLES = {
         ("cross-entropy", "reports/cifar10lt-if100/ce-resnet32-e30"),
         ("logit adjustment (tau = 1)", "reports/cifar10lt-if100/la-resnet32-e30"),
         ("BCCL", "reports/cifar10lt-if100/bccl-resnet32-e30"),
+        ("BCCL, corrected (eq. 5 over the class's k centroids, k-means to tolerance, "
+         "Cutout before normalisation, view fixes)",
+         "reports/cifar10lt-if100/bccl-resnet32-e30-corrected"),
         ("Reb-SupCon (printed omega)", "reports/cifar10lt-if100/rebsupcon-resnet32-e30"),
         ("Reb-SupCon (inverse omega)", "reports/cifar10lt-if100/rebsupcon-inverse-resnet32-e30"),
         ("Reb-SupCon (printed omega), lr 0.1 + 3 warm-up epochs",
