@@ -17,6 +17,13 @@ The official code is *not* part of keras-lt: fetch it and make its environment a
     .venv/bin/python benchmarks/bench_end_to_end.py --official-dir /work/official-bccl \\
         --official-python /work/official-env/bin/python --steps 15 --rounds 2 \\
         --sides official torch torch-generic tensorflow jax
+    # keras-lt on torch with 1 and 2 data-loading threads against the official code (2 processes)
+    .venv/bin/python benchmarks/bench_end_to_end.py --official-dir /work/official-bccl \\
+        --official-python /work/official-env/bin/python --rounds 4 --sides official torch@1 torch@2
+    # a change measured against the tree before it (git worktree add /tmp/before <commit>)
+    .venv/bin/python benchmarks/bench_end_to_end.py --official-dir /work/official-bccl \\
+        --official-python /work/official-env/bin/python --before /tmp/before \\
+        --sides official before:torch torch before:tensorflow tensorflow
     # keras-lt's backends only (no official code needed)
     .venv/bin/python benchmarks/bench_end_to_end.py --sides torch tensorflow --steps 15
 
@@ -50,10 +57,27 @@ def command(side, opts, out):
                 "--official-dir", opts.official_dir, "--prepared", opts.prepared, "--epochs", "200",
                 "--workers", str(opts.workers), "--threads", str(opts.threads), "--out", out,
                 "--max-steps", str(opts.steps)]
-    sets = [f"data.prepared={opts.prepared}", f"data.workers={opts.workers}", *REFERENCE]
-    return [sys.executable, str(ROOT / "tools" / "train.py"), "--backend", side.split("-")[0], "--config",
-            str(ROOT / RECIPE), "--max-steps", str(opts.steps), "--run-dir", out,
+    tree = ROOT
+    if side.startswith("before:"):
+        tree, side = Path(opts.before).resolve(), side[len("before:"):]
+    name, _, workers = side.partition("@")
+    prepared = str((ROOT / opts.prepared).resolve())
+    sets = [f"data.prepared={prepared}", f"data.workers={workers or opts.workers}", *REFERENCE]
+    return [sys.executable, str(tree / "tools" / "train.py"), "--backend", name.split("-")[0],
+            "--config", str(tree / RECIPE), "--max-steps", str(opts.steps), "--run-dir", out,
             *[arg for s in sets for arg in ("--set", s)]]
+
+
+def side_name(text):
+    """``--sides`` entry: a side of :data:`SIDES`; keras-lt's may end in ``@workers`` and
+    start with ``before:`` (the same side run from the ``--before`` tree)."""
+    before = text.startswith("before:")
+    name, at, workers = text[len("before:") if before else 0:].partition("@")
+    if name not in SIDES or (name == "official" and (at or before)) or (at and not workers.isdigit()):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected one of {', '.join(SIDES)}; a keras-lt side may end in @N "
+            "(N worker threads) and start with before: (run from --before)")
+    return text
 
 
 def tree_pss_mb(pid):
@@ -82,7 +106,7 @@ def run_side(side, opts):
     with tempfile.TemporaryDirectory(prefix=f"e2e-{side}-") as tmp:
         out = str(Path(tmp) / "run")
         env = dict(os.environ, OMP_NUM_THREADS=str(opts.threads), TQDM_DISABLE="1",
-                   KERAS_LT_TORCH_FAST_PATH="0" if side == "torch-generic" else "1")
+                   KERAS_LT_TORCH_FAST_PATH="0" if side.startswith("torch-generic") else "1")
         log = Path(tmp) / "output.txt"
         start = time.perf_counter()
         with open(log, "w") as fh:
@@ -110,7 +134,9 @@ def median(rows, key):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("--sides", nargs="+", default=list(SIDES), choices=SIDES)
+    p.add_argument("--sides", nargs="+", default=list(SIDES), type=side_name,
+                   help=f"any of {', '.join(SIDES)}; a keras-lt side may end in @N to load "
+                        "its data with N worker threads instead of --workers (torch@1)")
     p.add_argument("--official-dir", help="the official BCCL checkout (for side 'official')")
     p.add_argument("--official-python", help="the official environment's python")
     p.add_argument("--prepared", default="data_cache/cifar10-lt-if100")
@@ -118,10 +144,15 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--workers", type=int, default=2, help="data-loading workers, both sides")
     p.add_argument("--threads", type=int, default=2, help="compute threads, both sides")
+    p.add_argument("--before", metavar="DIR",
+                   help="another checkout of keras-lt (e.g. a git worktree of the commit before a "
+                        "change), for sides named before:<side>")
     p.add_argument("--json", help="also write every measured row here")
     opts = p.parse_args(argv)
     if "official" in opts.sides and not (opts.official_dir and opts.official_python):
         p.error("side 'official' needs --official-dir and --official-python")
+    if any(side.startswith("before:") for side in opts.sides) and not opts.before:
+        p.error("before:<side> needs --before DIR")
     if not (ROOT / opts.prepared).exists() and not Path(opts.prepared).exists():
         p.error(f"--prepared {opts.prepared}: not found (tools/prepare_data.py makes it)")
     rows = []

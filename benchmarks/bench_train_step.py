@@ -13,6 +13,7 @@ term between the views' projections; SGD with momentum 0.9 and L2 weight decay
     python benchmarks/bench_train_step.py                    # all backends, B=128, V=2
     python benchmarks/bench_train_step.py --backends torch jax --steps 10
     python benchmarks/bench_train_step.py --backends torch torch-generic   # fast path on / off
+    python benchmarks/bench_train_step.py --backends jax jax-reference     # keras-lt vs pure JAX
 
 Each backend runs in its own subprocess (a backend is fixed at import time), with the same
 thread settings; the sides are interleaved (reference, torch, tensorflow, jax, reference, ...)
@@ -72,6 +73,32 @@ def run_torch_reference(args):
     return {"name": "pure PyTorch eager", "sec_per_step": sec, "threads": torch.get_num_threads()}
 
 
+def run_jax_reference(args):
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from jax_reference import init_params, make_step
+
+    params = init_params(0)
+    velocity = jax.tree_util.tree_map(jnp.zeros_like, params)
+    step = make_step()
+    xs, y = synthetic(args.batch_size, args.views)
+    views = tuple(jnp.asarray(x) for x in xs)
+    labels = jnp.asarray(y)
+    counts = np.asarray(COUNTS, dtype=np.float64)
+    log_prior = jnp.asarray(np.log(counts / counts.sum()).astype("float32"))
+    state = [params, velocity]
+
+    def one():
+        state[0], state[1], loss = step(state[0], state[1], views, labels, log_prior)
+        return loss
+
+    sec = time_steps(one, args.warmup, args.steps, sync=lambda out: float(out))
+    return {"name": "pure JAX (jit)", "sec_per_step": sec}
+
+
 def run_keras(args):
     import keras
     import numpy as np
@@ -123,7 +150,9 @@ def run_keras(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--backends", nargs="+", default=["torch", "tensorflow", "jax"])
+    p.add_argument("--backends", nargs="+", default=["torch", "tensorflow", "jax"],
+                   help="keras-lt backends (torch, torch-generic, tensorflow, jax) and "
+                        "jax-reference: the same step in pure JAX (benchmarks/jax_reference.py)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--views", type=int, default=2)
     p.add_argument("--width", type=int, default=1)
@@ -136,7 +165,9 @@ def main():
     args = p.parse_args()
 
     if args.worker:
-        result = run_torch_reference(args) if args.worker == "reference" else run_keras(args)
+        run = {"reference": run_torch_reference, "jax-reference": run_jax_reference}.get(
+            args.worker, run_keras)
+        result = run(args)
         print("RESULT " + json.dumps(result))
         return
 
@@ -150,7 +181,7 @@ def main():
     for r in range(args.rounds):
         for worker in ["reference"] + args.backends:
             env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-            if worker != "reference":
+            if worker not in ("reference", "jax-reference"):
                 # torch-generic: keras-lt on torch without its fast path (Keras' generic ops)
                 env["KERAS_BACKEND"] = worker.split("-")[0]
                 env["KERAS_LT_TORCH_FAST_PATH"] = "0" if worker == "torch-generic" else "1"
@@ -175,6 +206,8 @@ def main():
         for b in args.backends:
             if b in median:
                 print(f"  {b:<12} {median[b] / ref:.2f}")
+    if "jax" in median and "jax-reference" in median:
+        print(f"ratio keras_lt on JAX / pure JAX (jit): {median['jax'] / median['jax-reference']:.2f}")
 
 if __name__ == "__main__":
     main()

@@ -212,10 +212,15 @@ def compile_model(model, cfg, class_counts, steps_per_epoch):
         # the method's training output is a dict (projections + logits), so accuracy
         # is measured on val instead
         model.compile(optimizer=optimizer, jit_compile=jit)
-        return model
-    loss_cfg = {k: v for k, v in cfg["loss"].items() if k != "name"}
-    model.compile(optimizer=optimizer, loss=get_loss(cfg["loss"]["name"], class_counts, **loss_cfg),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")], jit_compile=jit)
+    else:
+        loss_cfg = {k: v for k, v in cfg["loss"].items() if k != "name"}
+        model.compile(optimizer=optimizer,
+                      loss=get_loss(cfg["loss"]["name"], class_counts, **loss_cfg),
+                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")],
+                      jit_compile=jit)
+    # the optimizer's slots now, not inside the first traced step: a tf.function that
+    # creates variables is traced twice (TensorFlow's first step took twice as long)
+    model.optimizer.build(model.trainable_variables)
     return model
 
 
@@ -251,7 +256,6 @@ def unfreeze_backbone(model, cfg, class_counts, steps_per_epoch, epoch):
     optimizer whose schedule continues at that epoch's step."""
     model.backbone.trainable = True
     compile_model(model, cfg, class_counts, steps_per_epoch)
-    model.optimizer.build(model.trainable_variables)
     model.optimizer.iterations.assign(epoch * steps_per_epoch)
 
 

@@ -2,6 +2,8 @@
 long-tailed digits dataset (ResNet-20 at 16x16, a few seconds per run)."""
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -502,12 +504,62 @@ def test_mixed_float16_unscales_the_update_and_keeps_method_state_float32(digits
         assert keras.backend.standardize_dtype(value.dtype) == "float32", name
 
 
+@pytest.mark.parametrize("method", ["baseline", "bccl"])
+def test_training_model_has_its_optimizer_slots_before_the_first_step(digits, method):
+    """The optimizer is built with the model: its slots exist before ``fit`` (on TensorFlow a
+    first step that creates them is traced twice). ``fit`` then uses those slots, and on
+    TensorFlow the training step is traced once."""
+    from keras_lt.config import apply_override
+    from keras_lt.data.dataset import PreparedDataset
+    from keras_lt.data.pipeline import make_loader
+    from keras_lt.training import build_training_model
+
+    cfg = (tiny_cfg if method == "baseline" else bccl_cfg)(digits, epochs=1)
+    cfg = apply_override(cfg, "runtime.jit_compile=false")
+    ds = PreparedDataset(digits)
+    counts = [int(c) for c in ds.train_counts]
+    model = build_training_model(cfg, ds.num_classes, counts, (16, 16, 3), 2)
+    assert model.optimizer.built
+    slots = [v.path for v in model.optimizer.variables]
+    assert len(slots) > len(model.trainable_variables)      # a momentum per weight, and more
+    traced = []
+    step = model.train_step
+    model.train_step = lambda *args: (traced.append(1), step(*args))[1]
+    loader = make_loader(ds.split("train"), views=cfg["data"]["views"], batch_size=64,
+                         mean=ds.mean, std=ds.std, shuffle=False, drop_last=True, workers=0)
+    model.fit(loader, epochs=1, steps_per_epoch=3, verbose=0, shuffle=False)
+    loader.close()
+    assert [v.path for v in model.optimizer.variables] == slots
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 3
+    if keras.backend.backend() == "tensorflow":
+        assert len(traced) == 1, f"the training step was traced {len(traced)} times"
+
+
+def test_tools_skip_keras_integrations_they_never_use(tmp_path):
+    """A tool's start imports keras without JAX (on torch and TensorFlow) and scikit-learn
+    (Keras' optional Orbax shim and wrappers; about a second of every start), and both still
+    import afterwards for code that wants them."""
+    code = ("import sys; sys.path.insert(0, 'tools')\n"
+            "from _bootstrap import UNUSED_BY_KERAS, select_backend\n"
+            "backend = select_backend(None, announce=False)\n"
+            "skipped = UNUSED_BY_KERAS[backend]\n"
+            "assert 'keras' in sys.modules\n"
+            "assert not [m for m in skipped if m in sys.modules], sys.modules.keys()\n"
+            "import importlib\n"
+            "for m in skipped:\n"
+            "    importlib.import_module(m)\n"
+            "import keras_lt\n"
+            "print('ok', backend, *skipped)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "KERAS_BACKEND": keras.backend.backend()}, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[:2] == ["ok", keras.backend.backend()]
+    assert "sklearn" in out.stdout.split()
+
+
 def test_tools_default_to_the_fastest_installed_backend(tmp_path):
     """Without --backend or KERAS_BACKEND the tools pick torch (the fastest measured end to
     end on a CPU), whatever Keras' config file names; each says which and why."""
-    import os
-    import subprocess
-
     code = ("import os, sys; sys.path.insert(0, 'tools'); import _bootstrap; "
             "_bootstrap.select_backend(None); print(os.environ.get('KERAS_BACKEND'))")
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
@@ -516,7 +568,9 @@ def test_tools_default_to_the_fastest_installed_backend(tmp_path):
     def chosen():
         done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, text=True,
                               capture_output=True, check=True)
-        return done.stderr.strip().splitlines() + done.stdout.strip().splitlines()
+        # (TensorFlow's own start-up lines on standard error are not the tool's)
+        said = [ln for ln in done.stderr.splitlines() if ln.startswith("backend:")]
+        return said + done.stdout.strip().splitlines()
 
     default = ["backend: torch (default: first installed of torch, tensorflow, jax)", "torch"]
     assert chosen() == default
@@ -529,9 +583,6 @@ def test_tools_default_to_the_fastest_installed_backend(tmp_path):
 def test_unknown_backend_is_one_line_before_keras_is_imported(tmp_path):
     """``KERAS_BACKEND=<unknown>``: tools/train.py exits 2 with one line, without importing
     Keras (so it is fast and shows no Keras traceback)."""
-    import os
-    import subprocess
-
     env = {**os.environ, "KERAS_BACKEND": "pytorch"}
     done = subprocess.run([sys.executable, "-X", "importtime", str(ROOT / "tools" / "train.py"),
                            "--run-dir", str(tmp_path / "run"), "--config", "x.yaml"],
