@@ -46,7 +46,7 @@ def main(argv=None):
     import torch
 
     from keras_lt.config import load_config
-    from keras_lt.training import build_training_model
+    from keras_lt.train.loop import build_training_model
 
     if keras.backend.backend() != "torch":
         sys.exit("run with KERAS_BACKEND=torch")

@@ -12,7 +12,7 @@ _LAZY = {
     "save_pretrained": ("keras_lt.hub.pretrained", "save_pretrained"),
     "list_models": ("keras_lt.hub.registry", "list_models"),
     "predict": ("keras_lt.hub.predict", "predict"),
-    "finetune_model": ("keras_lt.hub.finetune", "finetune_model"),
+    "finetune_model": ("keras_lt.train.loop", "finetune_model"),
 }
 
 

@@ -18,7 +18,8 @@ from PIL import Image
 from conftest import ROOT
 from keras_lt.config import load_config
 from keras_lt.data.prepare import prepare_dataset
-from keras_lt.training import statistics_note, train
+from keras_lt.data.dataset import statistics_note
+from keras_lt.train.loop import train
 
 KINDS = [(28, "RGB"), (48, "L"), (64, "RGB"), (28, "L"), (48, "RGB"), (64, "L")]
 COUNTS = (13, 7, 4, 3)            # train images per class before one per class goes to val

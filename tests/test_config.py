@@ -65,7 +65,7 @@ def test_bccl_epoch_schedule_is_the_reference_codes():
 
 
 def test_unknown_schedule_is_refused():
-    from keras_lt.training import TrainingError, make_optimizer
+    from keras_lt.train.loop import TrainingError, make_optimizer
 
     cfg = load_config(None, ["optim.schedule=step"])
     with pytest.raises(TrainingError, match="optim.schedule"):
@@ -107,7 +107,7 @@ def test_valid_edge_values_are_accepted():
 def test_invalid_recipe_file_is_refused_before_training_writes(tmp_path):
     """The check runs on the recipe file too (not only on overrides), and train() refuses
     a bad recipe before the run directory exists."""
-    from keras_lt.training import train
+    from keras_lt.train.loop import train
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("optim:\n  lr: 0\n")

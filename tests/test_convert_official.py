@@ -205,7 +205,7 @@ def test_cli_writes_an_evaluated_card_whose_numbers_reevaluate(tmp_path):
     """tools/convert_torch.py --recipe --data in a subprocess (torch backend); the card's
     numbers are re-measured here, on the backend under test, with tools/evaluate.py's
     code path."""
-    from keras_lt.eval.runner import evaluate_pretrained
+    from keras_lt.hub.evaluate import evaluate_pretrained
 
     data = _tiny_cifar_like(tmp_path)
     out = tmp_path / "zoo" / "bccl-official"

@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT
 from keras_lt.config import load_config
 from keras_lt.data.prepare import prepare_dataset
-from keras_lt.training import TrainingError, train
+from keras_lt.train.loop import TrainingError, train
 
 sys.path.insert(0, str(ROOT / "tools"))
 
@@ -88,7 +88,8 @@ def test_final_report_adds_the_last_epoch_and_export_keeps_it(digits, straight_r
 
     from keras_lt.hub.export import last_epoch_test
     from keras_lt.models.builder import build_method_model
-    from keras_lt.training import final_report, load_data
+    from keras_lt.data.dataset import load_data
+    from keras_lt.eval.runner import final_report
 
     run = tmp_path / "run"
     shutil.copytree(straight_run[0], run)
@@ -156,7 +157,7 @@ def test_a_kill_while_saving_resumes_from_a_consistent_checkpoint(digits, straig
     files are refreshed. ``--resume`` then continues from epoch 1 or finishes from epoch 2,
     and ends with the uninterrupted run's weights and losses (never an epoch off)."""
     import keras_lt.train.checkpoint as ckpt_mod
-    import keras_lt.training as training_mod
+    import keras_lt.train.loop as training_mod
 
     cfg = tiny_cfg(digits, epochs=2)
     run = tmp_path / "run"
@@ -456,7 +457,7 @@ def test_mixed_float16_unscales_the_update_and_keeps_method_state_float32(digits
     from keras_lt.config import apply_override
     from keras_lt.data.dataset import PreparedDataset
     from keras_lt.data.pipeline import make_loader
-    from keras_lt.training import build_training_model
+    from keras_lt.train.loop import build_training_model
 
     make_cfg = {"baseline": tiny_cfg, "bccl": bccl_cfg, "rebsupcon": rebsupcon_cfg}[method]
     cfg = apply_override(make_cfg(digits, epochs=1, warmup_epochs=0, momentum=0.0),
@@ -512,7 +513,7 @@ def test_training_model_has_its_optimizer_slots_before_the_first_step(digits, me
     from keras_lt.config import apply_override
     from keras_lt.data.dataset import PreparedDataset
     from keras_lt.data.pipeline import make_loader
-    from keras_lt.training import build_training_model
+    from keras_lt.train.loop import build_training_model
 
     cfg = (tiny_cfg if method == "baseline" else bccl_cfg)(digits, epochs=1)
     cfg = apply_override(cfg, "runtime.jit_compile=false")
@@ -651,7 +652,7 @@ def test_a_split_smaller_than_the_batch_trains_with_a_fitting_batch(tiny_split, 
 
 
 def test_fit_batch_size_rules():
-    from keras_lt.training import fit_batch_size
+    from keras_lt.train.loop import fit_batch_size
 
     cfg = load_config(None, ["optim.batch_size=128"])
     assert fit_batch_size(cfg, 128) == (cfg, None)
@@ -668,7 +669,7 @@ def test_fit_batch_size_rules():
 def test_console_formatting():
     import io
 
-    from keras_lt.training import epochs_label, resolve_verbose
+    from keras_lt.train.loop import epochs_label, resolve_verbose
 
     assert epochs_label(1, 1) == "epoch 1" and epochs_label(3, 5) == "epochs 3-5"
 
@@ -707,7 +708,7 @@ def test_a_failed_start_leaves_no_run_directory(digits, tmp_path, capsys):
 
 
 def test_a_failed_write_removes_what_it_created(tmp_path, monkeypatch):
-    import keras_lt.training as training_mod
+    import keras_lt.train.loop as training_mod
 
     real = training_mod.atomic_write_text
 

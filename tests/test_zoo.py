@@ -22,7 +22,7 @@ from keras_lt.hub.export import export_run
 from keras_lt.hub.pretrained import (PretrainedError, UnknownModelError, from_pretrained,
                                      inference_weights)
 from keras_lt.hub.publish import check_folder, parse_card
-from keras_lt.training import TrainingError, train
+from keras_lt.train.loop import TrainingError, train
 
 import keras_lt
 
@@ -370,7 +370,7 @@ def test_save_pretrained_leaves_nothing_half_written(zoo, tmp_path, monkeypatch)
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("keras_lt.hub.card.render_card", boom)
+    monkeypatch.setattr(P, "render_card", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         P.save_pretrained(model, tmp_path / "out", recipe, names, counts)
     assert list(tmp_path.iterdir()) == []
@@ -396,7 +396,7 @@ def _lt_imagefolder(root, counts=(12, 6, 3), size=16, test=2):
 def test_finetune_on_a_new_longtailed_imagefolder(zoo, tmp_path):
     """Three new classes: new classifier and priors, backbone from the checkpoint,
     frozen for the first epoch (resumed across the unfreeze), then trained."""
-    from keras_lt.hub.finetune import finetune_config
+    from keras_lt.train.finetune import finetune_config
 
     src = _lt_imagefolder(tmp_path / "src")
     data = tmp_path / "prepared"
@@ -439,7 +439,7 @@ def test_finetune_errors_name_the_mismatch(zoo, tmp_path, capsys):
     src = _lt_imagefolder(tmp_path / "src", size=8)
     data = tmp_path / "prepared8"
     prepare_dataset("imagefolder", data, input=src, val_per_class=1, progress=False)
-    from keras_lt.hub.finetune import finetune_config
+    from keras_lt.train.finetune import finetune_config
 
     # another input size is not an error: the run fine-tunes at the data's size and says so
     cfg = finetune_config(NAME, data, overrides=["optim.epochs=1", "runtime.verbose=0", "optim.batch_size=8"])

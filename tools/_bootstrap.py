@@ -20,8 +20,8 @@ if str(ROOT) not in sys.path:      # run from a clone without installing
 BACKENDS = ("torch", "tensorflow", "jax")
 #: the backend a tool uses when neither ``--backend`` nor ``KERAS_BACKEND`` names one: the
 #: first installed, fastest first as measured end to end on a CPU
-#: (reports/benchmarks/end_to_end.txt: torch 1.2x the authors' PyTorch code, TensorFlow 0.96x,
-#: JAX 0.27x). Keras' own config file (``~/.keras/keras.json``) is not consulted, so a run
+#: (reports/benchmarks/end_to_end_startup.txt: torch 1.25x the authors' PyTorch code,
+#: TensorFlow 1.09x, JAX 0.29x). Keras' own config file (``~/.keras/keras.json``) is not consulted, so a run
 #: does not depend on a file outside the command line and its environment.
 DEFAULT_ORDER = ("torch", "tensorflow", "jax")
 

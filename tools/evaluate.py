@@ -86,7 +86,8 @@ def main(argv=None):
 
 def evaluate_pretrained_main(args):
     from keras_lt.data.dataset import DatasetError
-    from keras_lt.eval.runner import EvaluationError, evaluate_pretrained
+    from keras_lt.eval.runner import EvaluationError
+    from keras_lt.hub.evaluate import evaluate_pretrained
     from keras_lt.hub.pretrained import PretrainedError, UnknownModelError
 
     if not args.data:

@@ -30,7 +30,7 @@ def breakdown(run_dir, weights="last", seed=1):
     from keras_lt.losses.rebalance import rebalanced_supcon_loss, rebalanced_supcon_terms
     from keras_lt.models import BCCL, RebSupCon
     from keras_lt.models.builder import build_method_model
-    from keras_lt.training import load_data
+    from keras_lt.data.dataset import load_data
 
     run_dir = Path(run_dir)
     cfg = load_config(run_dir / "config.yaml")

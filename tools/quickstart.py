@@ -45,7 +45,7 @@ def main(argv=None):
         shutil.rmtree(run_dir)
     print(f"[2/3] training on the {args.backend} backend -> {run_dir}", flush=True)
     from keras_lt.config import load_config
-    from keras_lt.training import train
+    from keras_lt.train.loop import train
 
     cfg = load_config(ROOT / "zoo_configs" / "demo-digits-resnet32.yaml",
                       [f"data.prepared={data}", *args.overrides])

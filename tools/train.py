@@ -87,7 +87,7 @@ def main(argv=None):
         print(f"error: {exc}", file=sys.stderr)
         return 2
     from keras_lt.config import ConfigError, load_config
-    from keras_lt.training import TrainingError, train
+    from keras_lt.train.loop import TrainingError, train
 
     run_dir = Path(args.run_dir)
     config = args.config
@@ -107,7 +107,7 @@ def main(argv=None):
         return 2
     try:
         if args.init and not (args.resume or args.resume_from):
-            from keras_lt.hub.finetune import finetune_config
+            from keras_lt.train.finetune import finetune_config
             from keras_lt.hub.pretrained import PretrainedError, UnknownModelError
 
             overrides = list(args.overrides)

@@ -205,3 +205,41 @@ class PreparedDataset:
 
     def __getitem__(self, name):
         return self.split(name)
+
+
+def load_data(cfg):
+    """Open the prepared dataset a recipe names (``cfg['data']['prepared']``) with the
+    recipe's normalisation and input size; return ``(dataset, mean, std, image_shape)``.
+    The recipe's ``data.mean``/``data.std``/``data.image_size`` override the dataset's
+    (a note says so when the statistics differ); raises :class:`DatasetError` when the
+    dataset is missing or its images have no fixed size."""
+    path = cfg["data"].get("prepared")
+    if not path:
+        raise DatasetError("the recipe names no prepared dataset: set data.prepared=<dir> "
+                           "(make one with tools/prepare_data.py)")
+    if not Path(path).exists():
+        raise DatasetError(f"prepared dataset {path!r} does not exist; create it with "
+                           f"tools/prepare_data.py (see README)")
+    ds = PreparedDataset(path)
+    mean = cfg["data"].get("mean") or list(ds.mean)
+    std = cfg["data"].get("std") or list(ds.std)
+    note = statistics_note(mean, std, ds.mean, ds.std)
+    if note:
+        print(note, flush=True)
+    size = cfg["data"].get("image_size") or ds.meta.get("image_size")
+    if not size:
+        raise DatasetError(f"{path}: images have no fixed size; set data.image_size=[H, W]")
+    return ds, mean, std, (int(size[0]), int(size[1]), 3)
+
+
+def statistics_note(mean, std, data_mean, data_std, tolerance=0.01):
+    """One line when the normalisation in use (the recipe's ``data.mean``/``data.std``)
+    differs from the dataset's own statistics by more than ``tolerance``; else ``None``."""
+    gap = max(float(np.max(np.abs(np.subtract(mean, data_mean)))),
+              float(np.max(np.abs(np.subtract(std, data_std)))))
+    if gap <= tolerance:
+        return None
+    fmt = lambda v: "[" + ", ".join(f"{float(x):.4f}" for x in v) + "]"   # noqa: E731
+    return (f"note: normalising with the recipe's data.mean={fmt(mean)} data.std={fmt(std)}, "
+            f"not this dataset's own mean {fmt(data_mean)} std {fmt(data_std)} (--set "
+            f"data.mean=null --set data.std=null uses the dataset's)")

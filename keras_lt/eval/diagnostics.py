@@ -17,6 +17,8 @@ form (``dCE/dlogit_c = p_c - [c = y]``).
 
 import numpy as np
 
+from keras_lt.data.pipeline import make_loader
+
 __all__ = ["features_and_logits", "classifier_gradient_norms", "plot_gradient_norms",
            "pick_spread_classes", "tsne_plot"]
 
@@ -26,7 +28,6 @@ def features_and_logits(model, split, mean, std, eval_view="cifar_eval", batch_s
     """Backbone features (N, d) and logits (N, C) of ``split`` (or of ``indices`` of it)."""
     from keras import ops
 
-    from keras_lt.data.pipeline import make_loader
 
     loader = make_loader(split, views=[eval_view], batch_size=batch_size, mean=mean, std=std,
                          shuffle=False, drop_last=False, workers=0, image_size=image_size)

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from keras_lt.eval.metrics import lt_metrics
+
 __all__ = ["LinearProbe", "logit_adjusted_probe_objective", "fit_linear_probe", "select_probe"]
 
 DEFAULT_L2_GRID = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
@@ -99,8 +101,6 @@ def select_probe(train, val, train_counts, l2_grid=DEFAULT_L2_GRID):
     with the best class-average accuracy on ``val = (feats, labels)``.
 
     Returns ``(probe, scores)`` with ``scores`` a list of ``{"l2", "val_class_avg"}``."""
-    from keras_lt.eval.metrics import lt_metrics
-
     best, scores = None, []
     for l2 in l2_grid:
         probe = fit_linear_probe(train[0], train[1], train_counts, l2=l2)

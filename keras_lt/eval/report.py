@@ -14,13 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_lt.data.pipeline import make_loader
 from keras_lt.eval.metrics import lt_metrics
 
 
 def predict_logits(model, split, mean, std, eval_view="cifar_eval", batch_size=256, image_size=None):
     """Logits (N, C) of ``model`` on every image of ``split`` in order."""
-    from keras_lt.data.pipeline import make_loader
-
     loader = make_loader(split, views=[eval_view], batch_size=batch_size, mean=mean, std=std,
                          shuffle=False, drop_last=False, workers=0, image_size=image_size)
     outs = []

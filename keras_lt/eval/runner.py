@@ -1,19 +1,27 @@
-"""Evaluate a training run directory (``tools/evaluate.py``).
+"""Evaluate a training run directory (``tools/evaluate.py``) and write a finished run's
+test report.
 
-A run directory written by :func:`keras_lt.training.train` holds the recipe
+A run directory written by :func:`keras_lt.train.loop.train` holds the recipe
 (``config.yaml``) and the checkpoints; the model is rebuilt from the recipe,
 the chosen weights are loaded, and the report is written with
 :func:`keras_lt.eval.report.write_report`.
 """
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
-import yaml
+from PIL import Image
 
-from keras_lt.eval.metrics import format_summary
+from keras_lt.config import load_config
+from keras_lt.data.dataset import DatasetError, PreparedDataset, load_data
+from keras_lt.eval import diagnostics as D
+from keras_lt.eval.metrics import format_summary, lt_metrics
+from keras_lt.eval.probe import select_probe
 from keras_lt.eval.report import evaluate_model, write_report
+from keras_lt.models.builder import build_method_model
+from keras_lt.utils.runinfo import run_info
 
 
 class EvaluationError(RuntimeError):
@@ -34,8 +42,6 @@ class ResizedSplit:
         return len(self.split)
 
     def get_batch(self, indices):
-        from PIL import Image
-
         h, w = self.size
         return np.stack([im if im.shape[:2] == (h, w) else
                          np.asarray(Image.fromarray(np.asarray(im)).resize((w, h), Image.BILINEAR))
@@ -59,8 +65,6 @@ def fit_split(ds, name, input_shape=None, eval_view="cifar_eval", note=True):
     ``cifar_eval`` view, images of another size are resized to the model's input
     (:class:`ResizedSplit`) and, with ``note``, one line says so. ``input_shape``
     None: RGB, no resizing."""
-    from keras_lt.data.dataset import DatasetError
-
     if name not in ds.splits:
         raise EvaluationError(f"{ds.path}: no split {name!r}; it has {list(ds.splits)}")
     h, w, c = (None, None, 3) if input_shape is None else (int(v) for v in input_shape)
@@ -120,10 +124,6 @@ def evaluate_checkpoint(run_dir, weights="best", split="test", data=None, out_di
     ``<split>_tsne.png`` (t-SNE of 10 classes spread over head/medium/tail, Fig. 5);
     ``linear_probe``: also fit a balanced linear probe on the frozen backbone
     (:func:`probe_report`) and write ``<split>_probe_report.json`` etc."""
-    from keras_lt.config import load_config
-    from keras_lt.models.builder import build_method_model
-    from keras_lt.training import TrainingError, load_data, run_info
-
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.yaml"
     if not cfg_path.is_file():
@@ -145,7 +145,7 @@ def evaluate_checkpoint(run_dir, weights="best", split="test", data=None, out_di
         raise EvaluationError(f"weights file {wpath} does not exist")
     try:
         ds, mean, std, image_shape = load_data(cfg)
-    except TrainingError as exc:
+    except DatasetError as exc:
         raise EvaluationError(str(exc)) from None
     # the run's own training model (BCCL / Reb-SupCon checkpoints also hold heads,
     # queues and key encoders); it predicts with backbone + classifier
@@ -180,8 +180,6 @@ def evaluate_checkpoint(run_dir, weights="best", split="test", data=None, out_di
 def _prepared_image_size(path):
     """``(H, W)`` of the prepared dataset at ``path``, or None (varying sizes,
     or no readable dataset there)."""
-    from keras_lt.data.dataset import DatasetError, PreparedDataset
-
     try:
         return PreparedDataset(path).image_size if path else None
     except DatasetError:
@@ -193,8 +191,6 @@ def split_features(model, ds, cfg, mean, std, batch_size=None, image_shape=None)
     ``name`` of ``ds`` with the recipe's eval view
     (:func:`keras_lt.eval.diagnostics.features_and_logits`), computed once per split;
     ``image_shape``: the model's input, as for :func:`report_split`."""
-    from keras_lt.eval.diagnostics import features_and_logits
-
     kw = dict(eval_view=cfg["data"]["eval_view"], image_size=cfg["data"].get("image_size") or ds.image_size,
               batch_size=batch_size or cfg["eval"]["batch_size"])
     done = {}
@@ -202,7 +198,7 @@ def split_features(model, ds, cfg, mean, std, batch_size=None, image_shape=None)
     def features(name):
         if name not in done:
             images = fit_split(ds, name, image_shape, kw["eval_view"], note=False)
-            done[name] = features_and_logits(model, images, mean, std, **kw)
+            done[name] = D.features_and_logits(model, images, mean, std, **kw)
         return done[name]
 
     return features
@@ -214,9 +210,6 @@ def probe_report(ds, split, out_dir, features, info=None, select_split="val"):
     ``select_split`` and write ``<split>_probe_report.*`` for ``split``.
     ``features``: a :func:`split_features` function of the model. Returns the
     metrics; the JSON also holds the L2 search."""
-    from keras_lt.eval.metrics import lt_metrics
-    from keras_lt.eval.probe import select_probe
-
     for name in ("train", select_split, split):
         if name not in ds.splits:
             raise EvaluationError(f"{ds.path}: the linear probe needs split {name!r}; "
@@ -245,43 +238,9 @@ def evaluate_with_preprocessing(model, ds, split, preprocessing, batch_size=256)
                           pre["std"], pre["eval_view"], batch_size, pre["image_size"])
 
 
-def evaluate_pretrained(name_or_path, data, split="test", out_dir=None, batch_size=256,
-                        revision=None):
-    """Evaluate a pretrained model (zoo name, Hub id or folder) on ``split`` of the
-    prepared dataset ``data`` with the model's own preprocessing. Returns
-    ``(metrics, card_metrics)``; ``card_metrics`` is the folder's
-    ``eval_results.json`` entry for ``split`` (None when it has none)."""
-    from keras_lt.data.dataset import DatasetError, PreparedDataset
-    from keras_lt.hub.pretrained import EVAL_FILE, load_pretrained_dir, resolve_pretrained
-
-    directory, source = resolve_pretrained(name_or_path, revision)
-    model = load_pretrained_dir(directory)
-    info = model.pretrained
-    try:
-        ds = PreparedDataset(data)
-    except DatasetError as exc:
-        raise EvaluationError(str(exc)) from None
-    if list(ds.class_names) != list(info.class_names):
-        raise EvaluationError(f"{data} has classes {list(ds.class_names)[:5]}... but "
-                              f"{info.name} predicts {list(info.class_names)[:5]}...")
-    metrics = evaluate_with_preprocessing(model, ds, split, info.preprocessing, batch_size)
-    if out_dir:
-        write_report(metrics, out_dir, f"{split}_report",
-                     extra={"split": split, "pretrained": info.name, "loaded_from": str(directory),
-                            "source": source})
-    print(format_summary(metrics, f"{info.name} ({source}: {directory}) on {split}:"))
-    card_path = Path(directory) / EVAL_FILE
-    card = None
-    if card_path.is_file():
-        card = json.loads(card_path.read_text()).get("results", {}).get(split)
-    return metrics, card
-
-
 def write_diagnostics(model, ds, cfg, split, out_dir, features, grad_norms=True, tsne=True):
     """The PNG diagnostics of :mod:`keras_lt.eval.diagnostics` (see evaluate_checkpoint);
     ``features``: a :func:`split_features` function of ``model``."""
-    from keras_lt.eval import diagnostics as D
-
     counts = [int(c) for c in ds.train_counts]
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -302,6 +261,34 @@ def write_diagnostics(model, ds, cfg, split, out_dir, features, grad_norms=True,
     return written
 
 
-def load_run_config(run_dir):
-    """The resolved recipe of a run directory as a dict."""
-    return yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
+def final_report(model, ds, cfg, run_dir, state, mean, std):
+    """Evaluate the best (else last) checkpoint on the test split and write
+    ``test_report.*`` next to it; when the best epoch is not the last, the last
+    checkpoint too, into ``last/test_report.*`` (papers whose code keeps the best
+    *test* epoch are compared with both). ``state``: the run's state (epochs, the
+    val-selected epoch, ...), as :func:`keras_lt.train.loop.train` keeps it."""
+    if "test" not in ds.splits:
+        print("the dataset has no test split; no test report written")
+        return None
+    best, last = run_dir / "best.weights.h5", run_dir / "last.weights.h5"
+    info = {"recipe": cfg["name"], "epochs": state["epoch"],
+            "best_epoch": state.get("best_epoch"), "selected_on": f"val {cfg['eval']['select_on']}",
+            "config_hash": state["config_hash"],
+            "train_seconds": round(state.get("train_seconds", 0.0), 1), **run_info()}
+    if last.exists() and best.exists() and state.get("best_epoch") != state["epoch"]:
+        _load_model_weights(model, last)
+        report_split(model, ds, cfg, "test", run_dir / "last", "test_report",
+                     {**info, "checkpoint": str(last), "weights": "last",
+                      "weights_epoch": state["epoch"]}, mean=mean, std=std)
+    used = best if best.exists() else last
+    _load_model_weights(model, used)
+    return report_split(model, ds, cfg, "test", run_dir, "test_report",
+                        {**info, "checkpoint": str(used)}, mean=mean, std=std)
+
+
+def _load_model_weights(model, path):
+    with warnings.catch_warnings():
+        # a best checkpoint from a frozen-backbone phase has fewer optimizer slots than
+        # the model now; only its model weights matter for the report
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model.load_weights(path)

@@ -12,7 +12,9 @@ import shlex
 
 import yaml
 
-from keras_lt.hub.registry import DATASETS, NAME_RE
+from keras_lt.config import load_config
+from keras_lt.hub.paper_results import paper_result
+from keras_lt.hub.registry import DATASETS, NAME_RE, zoo_configs_dir
 from keras_lt.models.builder import METHODS
 
 #: recipe-name method token -> (method title, citation)
@@ -112,9 +114,6 @@ def recipe_overrides(recipe):
     """``--set`` overrides that turn the zoo recipe ``zoo_configs/<name>.yaml`` into
     ``recipe`` (empty when the zoo recipe is unknown or identical). The settings sections
     of the methods the recipe does not use are not compared."""
-    from keras_lt.config import load_config
-    from keras_lt.hub.registry import zoo_configs_dir
-
     path = zoo_configs_dir() / f"{recipe['name']}.yaml"
     if not path.is_file():
         return []
@@ -209,8 +208,6 @@ def _source_lines(conv, metadata, recipe, training):
 
 def _paper_lines(name, eval_report):
     """The paper's figure for this exact setting beside the card's test top-1."""
-    from keras_lt.hub.paper_results import paper_result
-
     ref = paper_result(name)
     if ref is None:
         return []
@@ -316,8 +313,5 @@ def render_card(config, metadata, eval_report, images=()):
 
 
 def _zoo_epochs(name, recipe):
-    from keras_lt.config import load_config
-    from keras_lt.hub.registry import zoo_configs_dir
-
     path = zoo_configs_dir() / f"{name}.yaml"
     return int(load_config(path)["optim"]["epochs"]) if path.is_file() else int(recipe["optim"]["epochs"])

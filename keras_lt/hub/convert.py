@@ -39,6 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_lt.backbones import get_backbone
+from keras_lt.layers import CosineClassifier, LinearClassifier, ProjectionHead
+
 IGNORED_SUFFIXES = (".num_batches_tracked",)
 
 
@@ -136,8 +139,6 @@ def classifier_targets(classifier, state_dict, prefix="fc."):
     weight stored (out, in) (``nn.Linear`` layout) is transposed when the shape says
     so unambiguously. ``LinearClassifier``: ``nn.Linear`` (out, in) weight + bias.
     """
-    from keras_lt.layers import CosineClassifier, LinearClassifier
-
     wkey, bkey = f"{prefix}weight", f"{prefix}bias"
     kshape = tuple(classifier.kernel.shape)
     w = state_dict.get(wkey)
@@ -387,9 +388,6 @@ def infer_config(state_dict, scale=1.0 / 0.03):
 def build_models(config):
     """Build ``(backbone, head, classifier, head_fc)`` for a config from
     :func:`infer_config` (parts absent from the config are None)."""
-    from keras_lt.backbones import get_backbone
-    from keras_lt.layers import CosineClassifier, LinearClassifier, ProjectionHead
-
     kwargs = {"width": config["width"]} if config.get("width", 1) != 1 else {}
     backbone = get_backbone(config["arch"], input_shape=tuple(config["input_shape"]), **kwargs)
     d = backbone.output_shape[-1]

@@ -8,7 +8,10 @@ and its timing become ``config.json``, ``model.safetensors``, ``metadata.json``,
 import json
 from pathlib import Path
 
+from keras_lt.config import load_config
+from keras_lt.data.dataset import DatasetError, PreparedDataset
 from keras_lt.hub.pretrained import PretrainedError, save_pretrained
+from keras_lt.models.builder import build_method_model
 
 
 def _classes_from_report(report):
@@ -17,8 +20,6 @@ def _classes_from_report(report):
 
 
 def _open_dataset(recipe):
-    from keras_lt.data.dataset import DatasetError, PreparedDataset
-
     try:
         return PreparedDataset(recipe["data"]["prepared"])
     except (DatasetError, OSError, TypeError):
@@ -87,9 +88,6 @@ def export_run(run_dir, out_dir, weights="best", overwrite=False, base_model=Non
 
     ``note``: why the run departs from its zoo recipe (e.g. a learning rate scaled to a
     shorter schedule); stored as ``metadata.json`` ``training.note`` and shown on the card."""
-    from keras_lt.config import load_config
-    from keras_lt.models.builder import build_method_model
-
     run_dir = Path(run_dir)
     cfg_path, state_path = run_dir / "config.yaml", run_dir / "state.json"
     for p in (cfg_path, state_path):

@@ -28,7 +28,16 @@ import sys
 import tempfile
 from pathlib import Path
 
+from keras_lt.config import config_from_dict, load_config
+from keras_lt.data.dataset import PreparedDataset
+from keras_lt.data.longtail import longtail_counts
+from keras_lt.data.prepare import parse_split_file, read_class_names
+from keras_lt.eval.report import plot_per_class
+from keras_lt.eval.runner import evaluate_with_preprocessing
 from keras_lt.hub.convert import ConversionError, convert_state_dict, infer_config, load_state_dict
+from keras_lt.hub.pretrained import preprocessing_of, save_pretrained
+from keras_lt.hub.registry import NAME_RE, get_entry, zoo_configs_dir
+from keras_lt.models.builder import build_method_model
 from keras_lt.utils.files import file_sha256
 
 #: reference implementations whose releases convert (method token -> credit)
@@ -60,9 +69,6 @@ CIFAR_LT = {"cifar10lt": (CIFAR10_CLASSES, 5000), "cifar100lt": (CIFAR100_CLASSE
 def load_recipe(recipe, overrides=()):
     """A recipe dict from a zoo name, a YAML path or a dict (resolved with defaults),
     with ``KEY=VALUE`` overrides as ``tools/train.py --set`` takes them."""
-    from keras_lt.config import config_from_dict, load_config
-    from keras_lt.hub.registry import get_entry, zoo_configs_dir
-
     if isinstance(recipe, dict):
         return config_from_dict(recipe, overrides)
     path = Path(recipe)
@@ -78,17 +84,12 @@ def class_info(recipe, data=None, train_list=None, class_names_file=None):
     ``data`` (a prepared dataset, path or opened) wins; then a split file ``train_list``
     (counts of its labels; names from ``class_names_file`` or ``class_<i>``); then the
     CIFAR-LT profile of the recipe's dataset and imbalance factor."""
-    from keras_lt.data.dataset import PreparedDataset
-    from keras_lt.data.longtail import longtail_counts
-    from keras_lt.hub.registry import NAME_RE
-
     if data is not None:
         ds = data if isinstance(data, PreparedDataset) else PreparedDataset(data)
         return list(ds.class_names), [int(c) for c in ds.train_counts], f"prepared dataset {ds.path}"
     if train_list is not None:
         import numpy as np
 
-        from keras_lt.data.prepare import parse_split_file, read_class_names
 
         names = read_class_names(class_names_file)[0] if class_names_file else None
         _, labels, _ = parse_split_file(train_list, None if names is None else len(names))
@@ -160,10 +161,6 @@ def convert_official(src, out_dir, recipe, *, data=None, train_list=None, class_
     """
     import keras
 
-    from keras_lt.data.dataset import PreparedDataset
-    from keras_lt.eval.runner import evaluate_with_preprocessing
-    from keras_lt.hub.pretrained import preprocessing_of, save_pretrained
-    from keras_lt.models.builder import build_method_model
 
     src = Path(src)
     if not src.is_file():
@@ -212,8 +209,6 @@ def convert_official(src, out_dir, recipe, *, data=None, train_list=None, class_
     with tempfile.TemporaryDirectory() as tmp:
         plots = []
         if metrics is not None:
-            from keras_lt.eval.report import plot_per_class
-
             plots.append(Path(tmp) / f"{split}_report_per_class.png")
             plot_per_class(metrics, plots[0], title=f"{name} ({split})")
         out = save_pretrained(model, out_dir, recipe, names, counts, eval_report=eval_report,

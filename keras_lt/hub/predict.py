@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_lt.data.augment import make_view
 from keras_lt.data.decode import decode_image
 
 
@@ -102,7 +103,6 @@ def preprocess(images, preprocessing):
     """uint8 images (list of (H, W, 3)) -> the model's normalised float32 batch."""
     from PIL import Image
 
-    from keras_lt.data.augment import make_view
 
     h, w = preprocessing["image_size"]
     view_name = preprocessing.get("eval_view", "cifar_eval")

@@ -32,7 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
+import keras_lt
+from keras_lt.config import config_hash
+from keras_lt.hub.card import render_card
 from keras_lt.hub.registry import UnknownModelError, find_entry, get_entry
+from keras_lt.models.builder import build_method_model
+from keras_lt.models.classifier import LTClassifier
 
 FORMAT = "keras_lt.pretrained"
 FORMAT_VERSION = 1
@@ -163,9 +168,6 @@ def save_pretrained(model, directory, recipe, class_names, class_counts, eval_re
     import keras
     from safetensors.numpy import save_file
 
-    import keras_lt
-    from keras_lt.config import config_hash
-    from keras_lt.hub.card import render_card
 
     directory = Path(directory)
     if directory.exists() and any(directory.iterdir()) and not overwrite:
@@ -220,8 +222,6 @@ def refresh_card(directory, note=None):
     ``note`` first sets ``metadata.json`` ``training.note`` (why the run departs from
     its recipe). Returns ``True`` when the card changed. Each file is written to a
     temporary file and renamed over the old one."""
-    from keras_lt.hub.card import render_card
-
     directory = Path(directory)
     for f in (CONFIG_FILE, METADATA_FILE):
         if not (directory / f).is_file():
@@ -349,8 +349,6 @@ def read_pretrained_config(directory):
 
 def build_inference_model(architecture):
     """An :class:`~keras_lt.models.classifier.LTClassifier` from ``config["architecture"]``."""
-    from keras_lt.models.classifier import LTClassifier
-
     arch = dict(architecture)
     model = LTClassifier(backbone=arch["backbone"], num_classes=arch["num_classes"],
                          backbone_kwargs=arch.get("backbone_kwargs") or {},
@@ -377,8 +375,6 @@ def load_pretrained_dir(directory, for_training=False, steps_per_epoch=1):
         raise PretrainedError(f"cannot read {wpath}: {exc}") from None
     arch = config["architecture"]
     if for_training:
-        from keras_lt.models.builder import build_method_model
-
         model = build_method_model(config["recipe"], arch["num_classes"], config["class_counts"],
                                    tuple(arch["input_shape"]), steps_per_epoch)
         tpath = directory / TRAINING_WEIGHTS_FILE

@@ -27,31 +27,30 @@ keeps such a copy up to date after every epoch), e.g. on another machine.
 import copy
 import json
 import os
-import platform
-import resource
 import shutil
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import keras
-import numpy as np
 import yaml
 
-import keras_lt
 from keras_lt.config import config_hash, validate_config
-from keras_lt.data.dataset import PreparedDataset
+from keras_lt.data.dataset import DatasetError, load_data
 from keras_lt.data.pipeline import make_loader
 from keras_lt.eval.report import evaluate_model
+from keras_lt.eval.runner import final_report
+from keras_lt.hub.pretrained import PretrainedError, UnknownModelError
 from keras_lt.losses import get_loss
 from keras_lt.models.builder import build_method_model
 from keras_lt.train.checkpoint import (CONFIG, STATE, CheckpointError, adopt_legacy,
                                        atomic_copy, atomic_write_json, atomic_write_text,
                                        check_optimizer_step, commit_epoch, mirror_checkpoint,
                                        publish_view, read_checkpoint)
+from keras_lt.train.finetune import finetune_config, init_from_pretrained
 from keras_lt.utils.schedules import EpochWarmupCosine, WarmupCosine
 from keras_lt.utils.precision import dtype_policy
+from keras_lt.utils.runinfo import peak_rss_mb, run_info
 from keras_lt.utils.seed import set_seed
 
 
@@ -69,41 +68,6 @@ def resolve_jit(setting):
     if setting == "auto":
         return keras.backend.backend() == "jax"
     return bool(setting)
-
-
-def load_data(cfg):
-    """Open the prepared dataset named by ``cfg['data']['prepared']``; return
-    ``(dataset, mean, std, image_shape)``."""
-    path = cfg["data"].get("prepared")
-    if not path:
-        raise TrainingError("the recipe names no prepared dataset: set data.prepared=<dir> "
-                            "(make one with tools/prepare_data.py)")
-    if not Path(path).exists():
-        raise TrainingError(f"prepared dataset {path!r} does not exist; create it with "
-                            f"tools/prepare_data.py (see README)")
-    ds = PreparedDataset(path)
-    mean = cfg["data"].get("mean") or list(ds.mean)
-    std = cfg["data"].get("std") or list(ds.std)
-    note = statistics_note(mean, std, ds.mean, ds.std)
-    if note:
-        print(note, flush=True)
-    size = cfg["data"].get("image_size") or ds.meta.get("image_size")
-    if not size:
-        raise TrainingError(f"{path}: images have no fixed size; set data.image_size=[H, W]")
-    return ds, mean, std, (int(size[0]), int(size[1]), 3)
-
-
-def statistics_note(mean, std, data_mean, data_std, tolerance=0.01):
-    """One line when the normalisation in use (the recipe's ``data.mean``/``data.std``)
-    differs from the dataset's own statistics by more than ``tolerance``; else ``None``."""
-    gap = max(float(np.max(np.abs(np.subtract(mean, data_mean)))),
-              float(np.max(np.abs(np.subtract(std, data_std)))))
-    if gap <= tolerance:
-        return None
-    fmt = lambda v: "[" + ", ".join(f"{float(x):.4f}" for x in v) + "]"   # noqa: E731
-    return (f"note: normalising with the recipe's data.mean={fmt(mean)} data.std={fmt(std)}, "
-            f"not this dataset's own mean {fmt(data_mean)} std {fmt(data_std)} (--set "
-            f"data.mean=null --set data.std=null uses the dataset's)")
 
 
 def fit_batch_size(cfg, num_samples):
@@ -351,20 +315,6 @@ class StepTimer(keras.callbacks.Callback):
                 "peak_rss_mb": round(peak_rss_mb(), 1), "backend": keras.backend.backend()}
 
 
-def peak_rss_mb():
-    """Peak resident memory of this process in MiB (``ru_maxrss``; KiB on Linux)."""
-    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kib / 1024.0 if platform.system() != "Darwin" else kib / 2**20
-
-
-def run_info():
-    """Versions and machine facts recorded in checkpoints and reports."""
-    return {"keras_lt": keras_lt.__version__, "keras": keras.__version__,
-            "backend": keras.backend.backend(), "python": platform.python_version(),
-            "machine": platform.machine(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count()}
-
-
 def open_resume_state(run_dir, resume_from=None):
     """The committed state to resume ``run_dir`` from, and the weights file to load.
 
@@ -430,7 +380,10 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None, max_steps
             raise TrainingError(f"{run_dir} already holds a run; pass --resume to continue it "
                                 f"or choose another --run-dir")
         check_run_dir(run_dir)
-    ds, mean, std, image_shape = load_data(cfg)
+    try:
+        ds, mean, std, image_shape = load_data(cfg)
+    except DatasetError as exc:
+        raise TrainingError(str(exc)) from None
     train_split = ds.split("train")
     cfg, note = fit_batch_size(cfg, len(train_split))
     if note:
@@ -538,6 +491,22 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None, max_steps
     return final_report(model, ds, cfg, run_dir, state, mean, std)
 
 
+def finetune_model(init, data, run_dir, config=None, overrides=(), freeze_backbone_epochs=None,
+                   verbose="auto"):
+    """Fine-tune the pretrained model ``init`` (zoo name, Hub id or folder) on the prepared
+    dataset ``data`` into ``run_dir`` (see :mod:`keras_lt.train.finetune`); returns the test
+    metrics of the best checkpoint.
+
+    Example:
+    >>> keras_lt.finetune_model("la-resnet32-cifar10lt-if100", "data_cache/my-lt",
+    ...                         "runs/my-ft", overrides=["optim.epochs=10"])   # doctest: +SKIP
+    """
+    cfg = finetune_config(init, data, config, overrides)
+    if freeze_backbone_epochs is not None:
+        cfg["finetune"]["freeze_backbone_epochs"] = int(freeze_backbone_epochs)
+    return train(cfg, run_dir, verbose=verbose)
+
+
 def freeze_epochs(cfg):
     """``finetune.freeze_backbone_epochs`` as an int (0: no frozen phase)."""
     return int(cfg["finetune"].get("freeze_backbone_epochs") or 0)
@@ -559,9 +528,6 @@ def _start_model(cfg, ds, counts, image_shape, steps, state, resume_weights, leg
                                  freeze_backbone=frozen)
     if not resume:
         if cfg["finetune"].get("init"):
-            from keras_lt.hub.finetune import init_from_pretrained
-            from keras_lt.hub.pretrained import PretrainedError, UnknownModelError
-
             try:
                 print(init_from_pretrained(model, cfg, ds.class_names, image_shape), flush=True)
             except (PretrainedError, UnknownModelError) as exc:
@@ -596,35 +562,4 @@ def _timing_run(model, loader, run_dir, max_steps, batch_size, started, verbose)
     return summary
 
 
-def final_report(model, ds, cfg, run_dir, state, mean, std):
-    """Evaluate the best (else last) checkpoint on the test split and write
-    ``test_report.*`` next to it; when the best epoch is not the last, the last
-    checkpoint too, into ``last/test_report.*`` (papers whose code keeps the best
-    *test* epoch are compared with both)."""
-    from keras_lt.eval.runner import report_split
-
-    if "test" not in ds.splits:
-        print("the dataset has no test split; no test report written")
-        return None
-    best, last = run_dir / "best.weights.h5", run_dir / "last.weights.h5"
-    info = {"recipe": cfg["name"], "epochs": state["epoch"],
-            "best_epoch": state.get("best_epoch"), "selected_on": f"val {cfg['eval']['select_on']}",
-            "config_hash": state["config_hash"],
-            "train_seconds": round(state.get("train_seconds", 0.0), 1), **run_info()}
-    if last.exists() and best.exists() and state.get("best_epoch") != state["epoch"]:
-        _load_model_weights(model, last)
-        report_split(model, ds, cfg, "test", run_dir / "last", "test_report",
-                     {**info, "checkpoint": str(last), "weights": "last",
-                      "weights_epoch": state["epoch"]}, mean=mean, std=std)
-    used = best if best.exists() else last
-    _load_model_weights(model, used)
-    return report_split(model, ds, cfg, "test", run_dir, "test_report",
-                        {**info, "checkpoint": str(used)}, mean=mean, std=std)
-
-
-def _load_model_weights(model, path):
-    with warnings.catch_warnings():
-        # a best checkpoint from a frozen-backbone phase has fewer optimizer slots than
-        # the model now; only its model weights matter for the report
-        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-        model.load_weights(path)
+#END

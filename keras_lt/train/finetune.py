@@ -1,8 +1,8 @@
 """Fine-tuning a pretrained model on new long-tailed data.
 
 ``tools/train.py --init <zoo name | Hub id | folder> --data <prepared dataset>`` and
-:func:`finetune_model` build the recipe's training model *for the new data* (its
-class count, class priors for logit adjustment / compensation, rebalancing
+:func:`keras_lt.train.loop.finetune_model` build the recipe's training model *for the new
+data* (its class count, class priors for logit adjustment / compensation, rebalancing
 statistics, queues and prototypes sized for the new classes), then copy in the
 pretrained backbone (and the classifier when the classes are the same), and train
 with any method's loss. ``finetune.freeze_backbone_epochs`` trains only the
@@ -15,6 +15,9 @@ Example:
 
 from pathlib import Path
 
+from safetensors.numpy import load_file
+
+from keras_lt.config import apply_override, config_from_dict, load_config
 from keras_lt.hub.pretrained import (WEIGHTS_FILE, PretrainedError, assign_inference_weights,
                                      read_pretrained_config, resolve_pretrained)
 
@@ -23,8 +26,6 @@ def finetune_config(init, data, config=None, overrides=()):
     """The recipe of a fine-tuning run: ``config`` (a recipe file) or else the
     pretrained model's own recipe, with ``data.prepared = data``,
     ``finetune.init = init`` and the overrides applied."""
-    from keras_lt.config import apply_override, config_from_dict, load_config
-
     directory, _ = resolve_pretrained(init)
     pcfg, _ = read_pretrained_config(directory)
     if config is not None:
@@ -45,8 +46,6 @@ def init_from_pretrained(model, cfg, class_names, image_shape):
     """Copy the pretrained backbone (and classifier, per ``finetune.keep_classifier``)
     named by ``cfg["finetune"]["init"]`` into the freshly built training ``model``.
     Returns a one-line description of what was copied."""
-    from safetensors.numpy import load_file
-
     init = cfg["finetune"]["init"]
     directory, source = resolve_pretrained(init)
     pcfg, _ = read_pretrained_config(directory)
@@ -82,15 +81,3 @@ def init_from_pretrained(model, cfg, class_names, image_shape):
     return (f"initialised the {what} from {init} ({source}: {directory})"
             + ("" if "classifier" in parts else f"; new {model.num_classes}-class classifier")
             + resized)
-
-
-def finetune_model(init, data, run_dir, config=None, overrides=(), freeze_backbone_epochs=None,
-                   verbose="auto"):
-    """Fine-tune ``init`` on the prepared dataset ``data`` into ``run_dir`` (see the
-    module docstring); returns the test metrics of the best checkpoint."""
-    from keras_lt.training import train
-
-    cfg = finetune_config(init, data, config, overrides)
-    if freeze_backbone_epochs is not None:
-        cfg["finetune"]["freeze_backbone_epochs"] = int(freeze_backbone_epochs)
-    return train(cfg, run_dir, verbose=verbose)
