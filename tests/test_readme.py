@@ -61,3 +61,24 @@ def test_finetune_snippet(offline, tmp_path):
                       "--set", "data.workers=0", "--verbose", "0"]
     assert train_tool.main(args) == 0
     assert (tmp_path / "runs" / "my-ft" / "test_report.json").is_file()
+
+
+def slug(heading):
+    """GitHub's anchor for a Markdown heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_links_between_the_guide_and_the_reports_resolve():
+    """Every relative link of README.md and reports/README.md names a file that exists and,
+    with ``#anchor``, a heading of that file."""
+    for doc in (ROOT / "README.md", ROOT / "reports" / "README.md"):
+        text = doc.read_text()
+        for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)", text):
+            if target.startswith(("http://", "https://")):
+                continue
+            path = (doc.parent / target) if target else doc
+            assert path.exists(), f"{doc.name}: link to missing {target}"
+            if anchor and path.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", path.read_text(), re.M)
+                assert anchor in {slug(h) for h in headings}, f"{doc}: no heading #{anchor} in {path}"

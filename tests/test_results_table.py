@@ -3,6 +3,8 @@
 import json
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "tools"))
@@ -24,10 +26,15 @@ def test_table_rows_come_from_the_reports():
 
 def test_check_fails_on_a_stale_readme(tmp_path):
     stale = tmp_path / "README.md"
-    text = (ROOT / "README.md").read_text().replace("| logit adjustment (tau = 1) | 68.64",
-                                                    "| logit adjustment (tau = 1) | 99.99")
-    stale.write_text(text)
-    assert results_table.main(["--check", "--readme", str(stale)]) == 1
+    text = (ROOT / "reports" / "README.md").read_text()
+    assert "| logit adjustment (tau = 1) | 68.64" in text
+    stale.write_text(text.replace("| logit adjustment (tau = 1) | 68.64",
+                                  "| logit adjustment (tau = 1) | 99.99"))
+    readme = str(ROOT / "README.md")
+    assert results_table.main(["--check", "--doc", readme, "--doc", str(stale)]) == 1
+    # every block must be in exactly one document
+    with pytest.raises(SystemExit, match="must be in exactly one"):
+        results_table.main(["--check", "--doc", readme])
 
 
 def test_vs_paper_rows_come_from_the_cards_and_the_paper_figures():

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
-"""Generate the README's results tables from the committed evaluation reports.
+"""Generate the results tables of README.md and reports/README.md from the committed
+evaluation reports.
 
-Each table is a block of README.md between ``<!-- results:NAME -->`` and
+Each table is a block of one of those documents between ``<!-- results:NAME -->`` and
 ``<!-- /results:NAME -->``; its rows are the ``test_report.json`` files listed in
 :data:`TABLES` (or, for :data:`PROBES`, a run's own report beside its linear-probe
 report), and the ``zoo-models`` block is the model zoo from
@@ -9,8 +10,8 @@ report), and the ``zoo-models`` block is the model zoo from
 ``reports/cifar10lt_by_if.png`` (top-1 against the imbalance factor) is drawn from
 the same reports and checked like the tables.
 
-    python tools/results_table.py            # rewrite the blocks in README.md
-    python tools/results_table.py --check    # exit 1 if README.md is stale (used by the tests)
+    python tools/results_table.py            # rewrite the blocks in both documents
+    python tools/results_table.py --check    # exit 1 if one is stale (used by the tests)
 """
 
 import argparse
@@ -143,16 +144,24 @@ def render_probe(name):
 
 
 def render_models():
-    """The zoo table: every entry, its status and its headline test numbers."""
+    """The zoo: every published entry with its headline test numbers, then the entries that
+    have a recipe but no checkpoint yet, by name."""
     from keras_lt.hub.registry import list_models
 
-    lines = ["| model | dataset | status | top-1 | class-avg | many | medium | few |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | dataset | top-1 | class-avg | many | medium | few |",
+             "|---|---|---|---|---|---|---|"]
+    waiting = []
     for e in list_models():
+        if e.status != "published":
+            waiting.append(f"`{e.name}`")
+            continue
         m = e.metrics.get("test", {})
         nums = " | ".join("–" if m.get(k) is None else f"{m[k]:.2f}"
                           for k in ("top1", "class_avg", "many", "medium", "few"))
-        lines.append(f"| `{e.name}` | {e.dataset_title} | {e.status} | {nums} |")
+        lines.append(f"| `{e.name}` | {e.dataset_title} | {nums} |")
+    if waiting:
+        lines += ["", f"Recipes without a checkpoint yet ({len(waiting)}; `keras_lt.list_models()` "
+                      f"gives the command that trains each): {', '.join(waiting)}."]
     return "\n".join(lines)
 
 
@@ -261,12 +270,22 @@ def plot_is_current(points, path):
         return im.text.get("Description") == json.dumps(points, sort_keys=True)
 
 
-def update(text):
-    """README text with every results block regenerated."""
-    for name in BLOCKS:
+#: the documents that hold the blocks (each block in exactly one of them)
+DOCUMENTS = ("README.md", "reports/README.md")
+
+
+def blocks_in(text):
+    """The names of :data:`BLOCKS` that ``text`` holds."""
+    return [name for name in BLOCKS if f"<!-- results:{name} -->" in text]
+
+
+def update(text, names=None):
+    """``text`` with its results blocks (``names``, default all of :data:`BLOCKS`)
+    regenerated."""
+    for name in BLOCKS if names is None else names:
         start, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
         if start not in text or end not in text:
-            raise SystemExit(f"README.md has no {start} ... {end} block")
+            raise SystemExit(f"no {start} ... {end} block")
         head, rest = text.split(start, 1)
         _, tail = rest.split(end, 1)
         body = (render_models() if name == "zoo-models" else
@@ -278,25 +297,37 @@ def update(text):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--check", action="store_true", help="only check that README.md is current")
-    p.add_argument("--readme", default=str(ROOT / "README.md"))
+    p.add_argument("--check", action="store_true", help="only check that the documents are current")
+    p.add_argument("--doc", action="append", dest="docs", metavar="PATH",
+                   help="a document holding results blocks (repeatable; default: "
+                        f"{' and '.join(DOCUMENTS)}); together they must hold every block once")
     p.add_argument("--plot", default=str(ROOT / BY_IF_PLOT),
                    help="the README's top-1-by-imbalance-factor figure (PNG)")
     args = p.parse_args(argv)
-    readme = Path(args.readme)
-    text = readme.read_text()
-    new = update(text)
+    docs = [Path(d) for d in (args.docs or [ROOT / d for d in DOCUMENTS])]
+    texts = {doc: doc.read_text() for doc in docs}
+    held = {doc: blocks_in(text) for doc, text in texts.items()}
+    for name in BLOCKS:
+        where = [str(doc) for doc, names in held.items() if name in names]
+        if len(where) != 1:
+            raise SystemExit(f"results block {name!r} is in {len(where)} of the documents "
+                             f"{[str(d) for d in docs]} ({where}); it must be in exactly one")
+    new = {doc: update(text, held[doc]) for doc, text in texts.items()}
     points = by_if_points()
     if args.check:
         stale = False
-        if new != text:
-            print(f"{readme} results tables are stale; run tools/results_table.py", file=sys.stderr)
-            stale = True
+        for doc in docs:
+            if new[doc] != texts[doc]:
+                print(f"{doc} results tables are stale; run tools/results_table.py",
+                      file=sys.stderr)
+                stale = True
         if not plot_is_current(points, args.plot):
             print(f"{args.plot} is stale; run tools/results_table.py", file=sys.stderr)
             stale = True
         return 1 if stale else 0
-    readme.write_text(new)
+    for doc in docs:
+        if new[doc] != texts[doc]:
+            doc.write_text(new[doc])
     if not plot_is_current(points, args.plot):
         plot_by_if(points, args.plot)
     return 0
