@@ -562,7 +562,7 @@ def test_tools_default_to_the_fastest_installed_backend(tmp_path):
     """Without --backend or KERAS_BACKEND the tools pick torch (the fastest measured end to
     end on a CPU), whatever Keras' config file names; each says which and why."""
     code = ("import os, sys; sys.path.insert(0, 'tools'); import _bootstrap; "
-            "_bootstrap.select_backend(None); print(os.environ.get('KERAS_BACKEND'))")
+            "_bootstrap.select_backend(None, load=False); print(os.environ.get('KERAS_BACKEND'))")
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     env["KERAS_HOME"] = str(tmp_path)
 

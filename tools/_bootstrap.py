@@ -92,11 +92,11 @@ def skipping(names):
         sys.meta_path.remove(finder)
 
 
-def select_backend(name, announce=True):
-    """Set ``KERAS_BACKEND`` to :func:`choose_backend`'s choice and import ``keras`` without
-    the integrations of :data:`UNUSED_BY_KERAS`; with ``announce``, first print ``backend: <name> (<why>)`` on standard error
-    (standard output stays the tool's results, e.g. ``tools/predict.py --json``). Returns
-    the name."""
+def select_backend(name, announce=True, load=True):
+    """Set ``KERAS_BACKEND`` to :func:`choose_backend`'s choice and, with ``load``, import
+    ``keras`` without the integrations of :data:`UNUSED_BY_KERAS`; with ``announce``, first
+    print ``backend: <name> (<why>)`` on standard error (standard output stays the tool's
+    results, e.g. ``tools/predict.py --json``). Returns the name."""
     backend, reason = choose_backend(name)
     if "keras" in sys.modules and sys.modules["keras"].backend.backend() != backend:
         raise RuntimeError("keras was imported before the backend was chosen")
@@ -105,7 +105,7 @@ def select_backend(name, announce=True):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if announce:
         print(f"backend: {backend} ({reason})", file=sys.stderr, flush=True)
-    if "keras" not in sys.modules:
+    if load and "keras" not in sys.modules:
         with skipping(UNUSED_BY_KERAS[backend]):
             import keras  # noqa: F401  (now, without the integrations above)
     return backend
