@@ -68,6 +68,11 @@ def command(side, opts, out):
             *[arg for s in sets for arg in ("--set", s)]]
 
 
+def side_base(side):
+    """The side without its ``before:`` prefix and ``@workers`` suffix."""
+    return side.removeprefix("before:").partition("@")[0]
+
+
 def side_name(text):
     """``--sides`` entry: a side of :data:`SIDES`; keras-lt's may end in ``@workers`` and
     start with ``before:`` (the same side run from the ``--before`` tree)."""
@@ -106,7 +111,7 @@ def run_side(side, opts):
     with tempfile.TemporaryDirectory(prefix=f"e2e-{side}-") as tmp:
         out = str(Path(tmp) / "run")
         env = dict(os.environ, OMP_NUM_THREADS=str(opts.threads), TQDM_DISABLE="1",
-                   KERAS_LT_TORCH_FAST_PATH="0" if side.startswith("torch-generic") else "1")
+                   KERAS_LT_TORCH_FAST_PATH="0" if side_base(side) == "torch-generic" else "1")
         log = Path(tmp) / "output.txt"
         start = time.perf_counter()
         with open(log, "w") as fh:

@@ -558,6 +558,27 @@ def test_tools_skip_keras_integrations_they_never_use(tmp_path):
     assert "sklearn" in out.stdout.split()
 
 
+def test_a_mixed_float16_run_resumes(digits, tmp_path):
+    """A mixed_float16 run (LossScaleOptimizer) resumes with its whole optimizer state: the
+    optimizer's variables are built once, so the checkpoint loads back into the same variables
+    (building them twice added a second loss-scale counter, and Keras then skipped loading the
+    optimizer, loss scale included, with a warning)."""
+    import warnings
+
+    from keras_lt.config import apply_override
+
+    cfg = apply_override(tiny_cfg(digits, epochs=2), "runtime.precision=mixed_float16")
+    cfg = apply_override(cfg, "runtime.jit_compile=false")
+    run = tmp_path / "mixed"
+    assert train(cfg, run, verbose=0, stop_after=1) is None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        metrics = train(cfg, run, resume=True, verbose=0)
+    assert not [w for w in caught if "Skipping variable loading" in str(w.message)]
+    assert json.loads((run / "state.json").read_text())["epoch"] == 2
+    assert 0.0 <= metrics["top1"] <= 1.0
+
+
 def test_tools_default_to_the_fastest_installed_backend(tmp_path):
     """Without --backend or KERAS_BACKEND the tools pick torch (the fastest measured end to
     end on a CPU), whatever Keras' config file names; each says which and why."""

@@ -29,12 +29,19 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    import _bootstrap  # noqa: F401  (import path)
+    from _bootstrap import BackendError, select_backend
+
+    args = parse_args(argv)
+    try:
+        # reading a folder loads Keras: the tools' backend rule, not Keras' own default
+        select_backend(None, announce=False)
+    except BackendError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     from keras_lt.hub.pretrained import PretrainedError, read_pretrained_config
     from keras_lt.hub.publish import publish
     from keras_lt.hub.registry import find_entry, hub_org
 
-    args = parse_args(argv)
     try:
         config, _ = read_pretrained_config(args.folder)
         entry = find_entry(config["name"])

@@ -28,7 +28,6 @@ def features_and_logits(model, split, mean, std, eval_view="cifar_eval", batch_s
     """Backbone features (N, d) and logits (N, C) of ``split`` (or of ``indices`` of it)."""
     from keras import ops
 
-
     loader = make_loader(split, views=[eval_view], batch_size=batch_size, mean=mean, std=std,
                          shuffle=False, drop_last=False, workers=0, image_size=image_size)
     feats, logits, labels = [], [], []

@@ -90,7 +90,6 @@ def class_info(recipe, data=None, train_list=None, class_names_file=None):
     if train_list is not None:
         import numpy as np
 
-
         names = read_class_names(class_names_file)[0] if class_names_file else None
         _, labels, _ = parse_split_file(train_list, None if names is None else len(names))
         num = len(names) if names is not None else int(labels.max()) + 1
@@ -160,7 +159,6 @@ def convert_official(src, out_dir, recipe, *, data=None, train_list=None, class_
     ...                  "bccl-resnet32-cifar10lt-if100")                  # doctest: +SKIP
     """
     import keras
-
 
     src = Path(src)
     if not src.is_file():

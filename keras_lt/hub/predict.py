@@ -103,7 +103,6 @@ def preprocess(images, preprocessing):
     """uint8 images (list of (H, W, 3)) -> the model's normalised float32 batch."""
     from PIL import Image
 
-
     h, w = preprocessing["image_size"]
     view_name = preprocessing.get("eval_view", "cifar_eval")
     view = make_view(view_name, preprocessing["mean"], preprocessing["std"], image_size=h)

@@ -168,7 +168,6 @@ def save_pretrained(model, directory, recipe, class_names, class_counts, eval_re
     import keras
     from safetensors.numpy import save_file
 
-
     directory = Path(directory)
     if directory.exists() and any(directory.iterdir()) and not overwrite:
         raise FileExistsError(f"{directory} exists and is not empty; pass overwrite=True")

@@ -533,8 +533,7 @@ def _start_model(cfg, ds, counts, image_shape, steps, state, resume_weights, leg
             except (PretrainedError, UnknownModelError) as exc:
                 raise TrainingError(f"cannot fine-tune: {exc}") from None
         return model, 0, frozen, 0
-    model.optimizer.build(model.trainable_variables)
-    model.load_weights(resume_weights)
+    model.load_weights(resume_weights)      # the optimizer's slots exist (compile_model)
     found = optimizer_step(model)
     try:
         if legacy:   # no record: the step an uninterrupted float32 run reaches
@@ -560,6 +559,3 @@ def _timing_run(model, loader, run_dir, max_steps, batch_size, started, verbose)
     atomic_write_json(run_dir / "timing.json", summary)
     print("timing " + json.dumps(summary), flush=True)
     return summary
-
-
-#END
