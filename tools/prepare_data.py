@@ -23,12 +23,8 @@ import argparse
 import os
 import shlex
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:      # run from a clone without installing
-    sys.path.insert(0, str(ROOT))
-
+import _bootstrap  # noqa: F401  (a clone's keras_lt on the import path)
 from keras_lt.data.prepare import SOURCES, DataPreparationError, prepare_dataset  # noqa: E402
 
 

@@ -19,9 +19,7 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from _bootstrap import ROOT  # noqa: E402  (a clone's keras_lt on the import path)
 
 #: table name -> rows (label, report directory relative to the repository root)
 TABLES = {
