@@ -57,10 +57,8 @@ def command(side, opts, out):
                 "--official-dir", opts.official_dir, "--prepared", opts.prepared, "--epochs", "200",
                 "--workers", str(opts.workers), "--threads", str(opts.threads), "--out", out,
                 "--max-steps", str(opts.steps)]
-    tree = ROOT
-    if side.startswith("before:"):
-        tree, side = Path(opts.before).resolve(), side[len("before:"):]
-    name, _, workers = side.partition("@")
+    before, name, workers = parse_side(side)
+    tree = Path(opts.before).resolve() if before else ROOT
     prepared = str((ROOT / opts.prepared).resolve())
     sets = [f"data.prepared={prepared}", f"data.workers={workers or opts.workers}", *REFERENCE]
     return [sys.executable, str(tree / "tools" / "train.py"), "--backend", name.split("-")[0],
@@ -68,17 +66,20 @@ def command(side, opts, out):
             *[arg for s in sets for arg in ("--set", s)]]
 
 
-def side_base(side):
-    """The side without its ``before:`` prefix and ``@workers`` suffix."""
-    return side.removeprefix("before:").partition("@")[0]
+def parse_side(side):
+    """``[before:]name[@workers]`` -> ``(before, name, workers)``: whether the side runs from
+    the ``--before`` tree, its name, and its loader threads as a string ("" when not given)."""
+    before = side.startswith("before:")
+    name, _, workers = side.removeprefix("before:").partition("@")
+    return before, name, workers
 
 
 def side_name(text):
     """``--sides`` entry: a side of :data:`SIDES`; keras-lt's may end in ``@workers`` and
     start with ``before:`` (the same side run from the ``--before`` tree)."""
-    before = text.startswith("before:")
-    name, at, workers = text[len("before:") if before else 0:].partition("@")
-    if name not in SIDES or (name == "official" and (at or before)) or (at and not workers.isdigit()):
+    before, name, workers = parse_side(text)
+    if (name not in SIDES or (name == "official" and (workers or before or "@" in text))
+            or ("@" in text and not workers.isdigit())):
         raise argparse.ArgumentTypeError(
             f"{text!r}: expected one of {', '.join(SIDES)}; a keras-lt side may end in @N "
             "(N worker threads) and start with before: (run from --before)")
@@ -111,7 +112,7 @@ def run_side(side, opts):
     with tempfile.TemporaryDirectory(prefix=f"e2e-{side}-") as tmp:
         out = str(Path(tmp) / "run")
         env = dict(os.environ, OMP_NUM_THREADS=str(opts.threads), TQDM_DISABLE="1",
-                   KERAS_LT_TORCH_FAST_PATH="0" if side_base(side) == "torch-generic" else "1")
+                   KERAS_LT_TORCH_FAST_PATH="0" if parse_side(side)[1] == "torch-generic" else "1")
         log = Path(tmp) / "output.txt"
         start = time.perf_counter()
         with open(log, "w") as fh:
