@@ -89,6 +89,13 @@ def _pct(value):
     return "absent" if value is None else f"{100 * value:.2f}"
 
 
+def _card_cells(metrics):
+    """A card's test top-1 / class-avg / many / medium / few (percent, as in
+    ``eval_results.json``) as table cells, "–" for a missing group."""
+    return " | ".join("–" if metrics.get(k) is None else f"{metrics[k]:.2f}"
+                      for k in ("top1", "class_avg", "many", "medium", "few"))
+
+
 def render(name):
     """Markdown table of one entry of :data:`TABLES`, from the reports that exist."""
     lines = ["| recipe | top-1 | class-avg | many | medium | few | epoch used / epochs | train time |",
@@ -154,8 +161,7 @@ def render_models():
             waiting.append(f"`{e.name}`")
             continue
         m = e.metrics.get("test", {})
-        nums = " | ".join("–" if m.get(k) is None else f"{m[k]:.2f}"
-                          for k in ("top1", "class_avg", "many", "medium", "few"))
+        nums = _card_cells(m)
         lines.append(f"| `{e.name}` | {e.dataset_title} | {nums} |")
     if waiting:
         lines += ["", f"Recipes without a checkpoint yet ({len(waiting)}; `keras_lt.list_models()` "
@@ -178,8 +184,7 @@ def render_vs_paper(dataset="cifar10lt"):
         m = e.metrics.get("test", {})
         meta = json.loads((e.card_dir / "metadata.json").read_text())
         epochs = meta.get("training", {}).get("epochs", "?")
-        nums = " | ".join("–" if m.get(k) is None else f"{m[k]:.2f}"
-                          for k in ("top1", "class_avg", "many", "medium", "few"))
+        nums = _card_cells(m)
         last = meta.get("training", {}).get("last_epoch_test")
         nums += " | " + ("not kept" if last is None else _pct(last["top1"]))
         ref = paper_result(e.name)
