@@ -43,6 +43,14 @@ def synthetic(batch, views, seed=0):
     return xs, y
 
 
+def reference_log_prior():
+    """log(n_c / n) of :data:`COUNTS`, float32: the logit adjustment of the pure references."""
+    import numpy as np
+
+    counts = np.asarray(COUNTS, dtype=np.float64)
+    return np.log(counts / counts.sum()).astype("float32")
+
+
 def time_steps(step, warmup, steps, sync=lambda out: None):
     for _ in range(warmup):
         sync(step())
@@ -54,7 +62,6 @@ def time_steps(step, warmup, steps, sync=lambda out: None):
 
 
 def run_torch_reference(args):
-    import numpy as np
     import torch
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -66,8 +73,7 @@ def run_torch_reference(args):
     xs, y = synthetic(args.batch_size, args.views)
     views = [torch.from_numpy(x).permute(0, 3, 1, 2).contiguous() for x in xs]
     labels = torch.from_numpy(y).long()
-    counts = np.asarray(COUNTS, dtype=np.float64)
-    log_prior = torch.from_numpy(np.log(counts / counts.sum()).astype("float32"))
+    log_prior = torch.from_numpy(reference_log_prior())
     sec = time_steps(lambda: step(views, labels, log_prior), args.warmup, args.steps,
                      sync=lambda out: float(out))
     return {"name": "pure PyTorch eager", "sec_per_step": sec, "threads": torch.get_num_threads()}
@@ -76,7 +82,6 @@ def run_torch_reference(args):
 def run_jax_reference(args):
     import jax
     import jax.numpy as jnp
-    import numpy as np
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from jax_reference import init_params, make_step
@@ -87,8 +92,7 @@ def run_jax_reference(args):
     xs, y = synthetic(args.batch_size, args.views)
     views = tuple(jnp.asarray(x) for x in xs)
     labels = jnp.asarray(y)
-    counts = np.asarray(COUNTS, dtype=np.float64)
-    log_prior = jnp.asarray(np.log(counts / counts.sum()).astype("float32"))
+    log_prior = jnp.asarray(reference_log_prior())
     state = [params, velocity]
 
     def one():
@@ -101,7 +105,6 @@ def run_jax_reference(args):
 
 def run_keras(args):
     import keras
-    import numpy as np
     from keras import ops
 
     sys.path.insert(0, str(ROOT))
