@@ -1,7 +1,9 @@
 """Recipes: YAML files in ``zoo_configs/`` with command-line overrides.
 
 A recipe has the sections ``data``, ``model``, ``loss`` and ``optim`` (see
-``zoo_configs/la-resnet32-cifar10lt-if100.yaml`` for every key). Overrides are
+``zoo_configs/la-resnet32-cifar10lt-if100.yaml`` for every key) and a method's section
+(``bccl``, ``rebsupcon``: the typed records of :mod:`keras_lt.options`). ``base: other.yaml``
+starts a recipe from another one, so a variant lists only what it changes. Overrides are
 ``key.sub=value`` strings whose value is parsed as YAML, e.g.
 ``optim.epochs=30`` or ``data.views=[cifar_basic]``.
 """
@@ -12,6 +14,8 @@ import json
 from pathlib import Path
 
 import yaml
+
+from keras_lt.options import METHOD_OPTIONS, check_value
 
 DEFAULTS = {
     "name": "unnamed",
@@ -41,30 +45,12 @@ DEFAULTS = {
         # "bccl_epoch": BCCL's released code (per-epoch warm-up + cosine, utils.adjust_lr)
         "schedule": "warmup_cosine",
     },
-    # Method-specific settings (used when ``method: bccl``); defaults are the
-    # paper's CIFAR values (Kim & Ko 2025, §4.1-4.3) where it gives them, the released
-    # code's otherwise (M = 100, the k-means tolerance); see keras_lt.models.BCCL.
-    # ``warmup_epochs: null`` means "the same as optim.warmup_epochs", as in the
-    # reference code, where one --warmup_epochs drives the lr warm-up and the
+    # Method-specific settings: the sections of keras_lt.options' typed records (their
+    # only defaults, checked there): ``bccl`` (Kim & Ko 2025) and ``rebsupcon`` (Lv et al.
+    # 2025). ``bccl.warmup_epochs: null`` means "the same as optim.warmup_epochs", as in
+    # the reference code, where one --warmup_epochs drives the lr warm-up and the
     # SCL -> class-complement switch.
-    "bccl": {
-        "feat_dim": 128, "head_hidden": 512, "queue_size": 100, "num_centroids": 5,
-        "temperature": 0.1, "gamma": 0.1, "lc_tau": 1.0, "warmup_epochs": None,
-        "refresh_every": 5, "refresh": "paper", "centroid_loss": "paper",
-        "centroid_norm": "class", "scl_count": "contrast", "complement": True,
-        "use_scl": True, "use_centroid_loss": True, "use_lc": True,
-        "queue_store": "all_views", "kmeans_iters": 100, "kmeans_tol": 1.0e-4,
-    },
-    # ``method: rebsupcon`` settings (Lv et al. 2025, §3.3, §4.2, Tables 7-8);
-    # CIFAR-scale defaults where the paper gives ImageNet values (see the README).
-    "rebsupcon": {
-        "feat_dim": 128, "head_hidden": 256, "queue_size": 4096, "momentum": 0.999,
-        "temperature": 0.1, "alpha": 0.5, "beta": 0.1, "eps": 1.0e-5, "rebalance": "printed",
-        "grad_momentum": 0.9, "num_prototypes": 30, "proto_temperature": None,
-        "sinkhorn_epsilon": 0.05, "sinkhorn_iters": 3, "delta": 1.0, "proto_weights": "role",
-        "classifier_loss": "logit_adjusted", "classifier_stop_gradient": False,
-        "classifier_weight": 1.0, "use_rebalance": True, "use_prototypes": True,
-    },
+    **{section: options.defaults() for section, options in METHOD_OPTIONS.items()},
     "eval": {"every": 1, "batch_size": 256, "select_on": "class_avg"},
     # Fine-tuning a pretrained model (tools/train.py --init): ``init`` names it (zoo
     # name, Hub id or folder); its backbone (and, with ``keep_classifier``, its
@@ -132,91 +118,101 @@ _RANGES = {
     "eval.every": ("int", 1, None, "[]"),
     "eval.batch_size": ("int", 1, None, "[]"),
     "finetune.freeze_backbone_epochs": ("int", 0, None, "[]"),
-    "bccl.feat_dim": ("int", 1, None, "[]"),
-    "bccl.head_hidden": ("int", 1, None, "[]"),
-    "bccl.queue_size": ("int", 1, None, "[]"),
-    "bccl.num_centroids": ("int", 1, None, "[]"),
-    "bccl.temperature": ("number", 0, None, "()"),
-    "bccl.lc_tau": ("number", 0, None, "[]"),
-    "bccl.warmup_epochs": ("int", 0, None, "[]", "optional"),
-    "bccl.refresh_every": ("int", 1, None, "[]"),
-    "bccl.kmeans_iters": ("int", 1, None, "[]"),
-    "bccl.kmeans_tol": ("number", 0, None, "[]", "optional"),
-    "rebsupcon.feat_dim": ("int", 1, None, "[]"),
-    "rebsupcon.head_hidden": ("int", 1, None, "[]"),
-    "rebsupcon.queue_size": ("int", 1, None, "[]"),
-    "rebsupcon.momentum": ("number", 0, 1, "[]"),
-    "rebsupcon.temperature": ("number", 0, None, "()"),
-    "rebsupcon.eps": ("number", 0, None, "()"),
-    "rebsupcon.grad_momentum": ("number", 0, 1, "[)"),
-    "rebsupcon.num_prototypes": ("int", 1, None, "[]"),
-    "rebsupcon.proto_temperature": ("number", 0, None, "()", "optional"),
-    "rebsupcon.sinkhorn_epsilon": ("number", 0, None, "()"),
-    "rebsupcon.sinkhorn_iters": ("int", 1, None, "[]"),
 }
 
 
-def _describe(kind, low, high, ends):
-    noun = "an integer" if kind == "int" else "a number"
-    parts = []
-    if low is not None:
-        parts.append(f"{'>=' if ends[0] == '[' else '>'} {low}")
-    if high is not None:
-        parts.append(f"{'<=' if ends[1] == ']' else '<'} {high}")
-    return f"{noun} {' and '.join(parts)}" if parts else noun
-
-
 def validate_config(cfg):
-    """Check the recipe's numeric settings (:data:`_RANGES`) and return ``cfg`` (a number
-    written as ``1e-3``, which YAML reads as a string, is converted); a value of the wrong
-    type or out of range raises :class:`ConfigError` naming the key and the value."""
-    for dotted, (kind, low, high, ends, *flags) in _RANGES.items():
-        section = cfg
-        *parents, key = dotted.split(".")
-        for part in parents:
-            section = section.get(part) if isinstance(section, dict) else None
-        if not isinstance(section, dict) or key not in section:
-            continue
-        value = section[key]
-        if value is None and "optional" in flags:
-            continue
-        if kind == "number" and isinstance(value, str):
-            try:      # YAML 1.1 reads "1e-3" (no dot) as a string
-                value = section[key] = float(value)
-            except ValueError:
-                pass
-        types = (int,) if kind == "int" else (int, float)
-        ok = isinstance(value, types) and not isinstance(value, bool)
-        if ok and kind == "number":
-            ok = value == value and abs(value) != float("inf")
-        if ok and low is not None:
-            ok = value >= low if ends[0] == "[" else value > low
-        if ok and high is not None:
-            ok = value <= high if ends[1] == "]" else value < high
-        if not ok:
-            raise ConfigError(f"{dotted} must be {_describe(kind, low, high, ends)}"
-                              f"{' (or null)' if 'optional' in flags else ''}, got {value!r}")
+    """Check the recipe's numeric settings (:data:`_RANGES`) and its method sections (the
+    records of :mod:`keras_lt.options`) and return ``cfg`` (a number written as ``1e-3``,
+    which YAML reads as a string, is converted); a value of the wrong type or out of range
+    raises :class:`ConfigError` naming the key and the value."""
+    try:
+        for dotted, (kind, low, high, ends, *flags) in _RANGES.items():
+            section = cfg
+            *parents, key = dotted.split(".")
+            for part in parents:
+                section = section.get(part) if isinstance(section, dict) else None
+            if isinstance(section, dict) and key in section:
+                section[key] = check_value(dotted, section[key], kind, low, high, ends,
+                                           optional="optional" in flags)
+        for name, options in METHOD_OPTIONS.items():
+            if isinstance(cfg.get(name), dict):
+                cfg[name] = options.check(cfg[name], prefix=f"{name}.")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return cfg
 
 
-def load_config(path=None, overrides=()):
-    """Load a recipe (YAML) on top of :data:`DEFAULTS`, then apply overrides; the result
-    is checked with :func:`validate_config`."""
+def _read_recipe(path, seen=()):
+    """A recipe file's mapping, merged onto the recipe its ``base:`` names (a path relative
+    to the file; bases may have bases)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"recipe file not found: {path}" + (
+            f" (the base of {seen[-1]})" if seen else ""))
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: a recipe must be a mapping at the top level")
+    base = loaded.pop("base", None)
+    if base is None:
+        return loaded
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: base must name a recipe file, got {base!r}")
+    base_path = path.parent / base
+    if base_path.resolve() in {p.resolve() for p in (*seen, path)}:
+        raise ConfigError(f"{path}: its bases form a loop through {base_path}")
+    return _overlay(_read_recipe(base_path, (*seen, path)), loaded)
+
+
+def _overlay(base, update):
+    """``base`` with ``update``'s mappings merged in key by key and its other values replacing."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _overlay(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def defaults_for(method):
+    """:data:`DEFAULTS` with the ``model:`` settings of ``method``'s papers (its options
+    record's ``model_defaults``, e.g. BCCL's cosine classifier)."""
     cfg = copy.deepcopy(DEFAULTS)
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"recipe file not found: {path}")
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: invalid YAML: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: a recipe must be a mapping at the top level")
-        try:
-            cfg = _merge(cfg, loaded)
-        except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
+    options = METHOD_OPTIONS.get(method)
+    if options is not None:
+        cfg["model"].update(options.model_defaults)
+    return cfg
+
+
+def _method_of(recipe, overrides):
+    method = recipe.get("method", DEFAULTS["method"])
+    for override in overrides:
+        key, _, raw = override.partition("=")
+        if key.strip() == "method":
+            method = yaml.safe_load(raw)
+    return method
+
+
+def load_config(path=None, overrides=()):
+    """Load a recipe (YAML, with its ``base:`` chain) on top of :func:`defaults_for` its
+    method, then apply overrides; the result is checked with :func:`validate_config`."""
+    loaded = {} if path is None else _read_recipe(path)
+    try:
+        cfg = _merge(defaults_for(_method_of(loaded, overrides)), loaded)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    for override in overrides:
+        cfg = apply_override(cfg, override)
+    return validate_config(cfg)
+
+
+def config_from_dict(recipe, overrides=()):
+    """A recipe given as a dict (e.g. a pretrained folder's), on top of the defaults."""
+    cfg = _merge(defaults_for(_method_of(recipe, overrides)), recipe)
     for override in overrides:
         cfg = apply_override(cfg, override)
     return validate_config(cfg)

@@ -118,3 +118,92 @@ def test_invalid_recipe_file_is_refused_before_training_writes(tmp_path):
     with pytest.raises(ConfigError, match="bccl.num_centroids"):
         train(cfg, tmp_path / "run", verbose=0)
     assert not (tmp_path / "run").exists()
+
+
+def test_recipe_hashes_are_stable():
+    """Every run records its recipe's hash and ``--resume`` refuses another one, so a change
+    to the defaults, the option records or the loader (``base:``) must leave the hash of
+    every zoo recipe as recorded (update the fixture only when a recipe itself changes)."""
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    want = json.loads((root / "tests" / "fixtures" / "recipe_hashes.json").read_text())
+    got = {p.name: config_hash(load_config(p))
+           for p in sorted((root / "zoo_configs").glob("*.yaml"))}
+    assert got == want
+
+
+def test_a_kept_resume_point_still_resumes():
+    """The resume points kept under reports/ carry the hash their run started with."""
+    import json
+    from pathlib import Path
+
+    kept = sorted((Path(__file__).parents[1] / "reports").glob("*/resume/state.json"))
+    for state in kept:
+        recorded = json.loads(state.read_text())["config_hash"]
+        assert config_hash(load_config(state.parent / "config.yaml")) == recorded, state
+
+
+def test_a_recipe_extends_its_base(tmp_path):
+    (tmp_path / "base.yaml").write_text(
+        "name: b\nmethod: bccl\noptim:\n  epochs: 7\n  lr: 0.2\nbccl:\n  num_centroids: 3\n")
+    (tmp_path / "child.yaml").write_text(
+        "base: base.yaml\nname: c\noptim:\n  lr: 0.05\nbccl:\n  use_lc: false\n")
+    cfg = load_config(tmp_path / "child.yaml")
+    assert cfg["name"] == "c" and cfg["method"] == "bccl"
+    assert cfg["optim"]["epochs"] == 7 and cfg["optim"]["lr"] == 0.05       # kept, replaced
+    assert cfg["bccl"]["num_centroids"] == 3 and cfg["bccl"]["use_lc"] is False
+    assert "base" not in cfg
+    (tmp_path / "loop.yaml").write_text("base: loop2.yaml\n")
+    (tmp_path / "loop2.yaml").write_text("base: loop.yaml\n")
+    with pytest.raises(ConfigError, match="loop"):
+        load_config(tmp_path / "loop.yaml")
+    (tmp_path / "orphan.yaml").write_text("base: nowhere.yaml\n")
+    with pytest.raises(ConfigError, match=r"nowhere.yaml.*base of .*orphan.yaml"):
+        load_config(tmp_path / "orphan.yaml")
+
+
+def test_method_defaults_live_in_one_place():
+    """A recipe that says only ``method: bccl`` builds the model BCCL's constructor builds
+    with the same arguments: the options record is the defaults of both."""
+    from keras_lt.models import BCCL, RebSupCon
+    from keras_lt.models.builder import build_method_model
+    from keras_lt.options import BCCLOptions, RebSupConOptions
+
+    counts, shape = [8, 4, 2], (16, 16, 3)
+    for method, cls, options, extra in (
+            ("bccl", BCCL, BCCLOptions, {"warmup_epochs": 5, "steps_per_epoch": 3}),
+            ("rebsupcon", RebSupCon, RebSupConOptions, {})):
+        cfg = load_config(None, [f"method={method}", "model.backbone=resnet20"])
+        assert cfg[method] == options.defaults()
+        built = build_method_model(cfg, 3, counts, shape, steps_per_epoch=3)
+        direct = cls("resnet20", num_classes=3, class_counts=counts, input_shape=shape,
+                     weight_decay=cfg["optim"]["weight_decay"], **extra)
+        unnamed = lambda model: {k: v for k, v in model.get_config().items() if k != "name"}  # noqa: E731
+        assert unnamed(built) == unnamed(direct), method
+    assert load_config(None, ["method=bccl"])["model"]["classifier"] == "cosine"
+    assert load_config(None, ["method=baseline"])["model"]["classifier"] == "linear"
+
+
+@pytest.mark.parametrize("override, message", [
+    ("bccl.refresh=weekly", "bccl.refresh must be one of ('paper', 'reference'), got 'weekly'"),
+    ("bccl.use_lc=yes please", "bccl.use_lc must be true or false, got 'yes please'"),
+    ("bccl.gamma=-1", "bccl.gamma must be a number >= 0, got -1"),
+    ("rebsupcon.proto_weights=equal",
+     "rebsupcon.proto_weights must be one of ('role', 'order'), got 'equal'"),
+])
+def test_method_options_are_checked_by_type_and_choice(override, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(None, [override])
+    assert str(info.value) == message
+
+
+def test_a_bccl_model_needs_its_warmup():
+    from keras_lt.models import BCCL
+
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        BCCL("resnet20", num_classes=3, input_shape=(16, 16, 3))
+    with pytest.raises(ValueError, match="num_centroids must be an integer >= 1, got 0"):
+        BCCL("resnet20", num_classes=3, input_shape=(16, 16, 3), warmup_epochs=1,
+             num_centroids=0)

@@ -11,7 +11,7 @@ PACKAGE = ROOT / "keras_lt"
 #: the stack, lowest first: a module imports only modules of its own tier and the tiers below
 #: (``keras_lt`` itself is the package version and the lazy public names)
 TIERS = (
-    ("keras_lt", "keras_lt.config", "keras_lt.backbones", "keras_lt.layers", "keras_lt.losses",
+    ("keras_lt", "keras_lt.config", "keras_lt.options", "keras_lt.backbones", "keras_lt.layers", "keras_lt.losses",
      "keras_lt.utils"),                   # pure keras.ops building blocks and helpers
     ("keras_lt.models",),                 # the classifier, BCCL, Reb-SupCon, the builder
     ("keras_lt.data",),                   # prepared datasets, preparation, views, loaders

@@ -22,14 +22,11 @@ code's ``torch.cat(torch.unbind(features, 1))``), so their labels are ``tile(lab
 
 from keras import ops
 
+from keras_lt.options import CENTROID_NORMS, SCL_COUNTS
+
 __all__ = ["view_major", "supcon_loss", "class_averaged_supcon_loss", "SCL_COUNTS",
            "bccl_reference_centroid_loss", "nearest_subclass", "centroid_contrastive_loss",
            "CENTROID_NORMS"]
-
-#: denominators of :func:`class_averaged_supcon_loss` (first: the default)
-SCL_COUNTS = ("contrast", "printed", "bccl_reference")
-#: readings of BCCL eq. 5's normaliser in :func:`centroid_contrastive_loss` (first: default)
-CENTROID_NORMS = ("class", "all", "anchor")
 
 
 def view_major(features):

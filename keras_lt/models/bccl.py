@@ -38,10 +38,9 @@ from keras_lt.layers.queues import ClassQueue
 from keras_lt.losses.classification import (
     cross_entropy, log_class_prior, logit_adjusted_cross_entropy)
 from keras_lt.losses.contrastive import (
-    CENTROID_NORMS, SCL_COUNTS, bccl_reference_centroid_loss, centroid_contrastive_loss,
-    class_averaged_supcon_loss)
-from keras_lt.models.classifier import (
-    LTClassifier, check_choices, l2_penalty, resolve_class_counts)
+    bccl_reference_centroid_loss, centroid_contrastive_loss, class_averaged_supcon_loss)
+from keras_lt.models.classifier import LTClassifier, l2_penalty, resolve_class_counts
+from keras_lt.options import BCCLOptions
 
 __all__ = ["BCCL"]
 
@@ -52,62 +51,40 @@ class BCCL(LTClassifier):
 
     Args (beyond :class:`~keras_lt.models.LTClassifier`'s):
         class_counts: training images per class (logit compensation prior).
-        feat_dim, head_hidden: projection head ``d -> head_hidden -> feat_dim``.
-        queue_size: M per class (100, the code's ``--queue_size``; the paper gives none).
-        num_centroids: k (5).
-        temperature: tau of the contrastive losses (0.1 CIFAR, 0.07 ImageNet).
-        gamma: weight of the centroid loss (0.1). lc_tau: logit-compensation scale (1).
-        warmup_epochs: epochs of plain L_SCL (paper: 20 CIFAR, 10 ImageNet/iNat).
-        refresh_every, refresh: centroid schedule (see module doc).
-        steps_per_epoch: batches per epoch (for the schedule).
-        centroid_loss: ``"paper"`` (eq. 5) or ``"reference"``.
-        centroid_norm: what |C| counts in eq. 5's ``1/(N_B + |C|)``: ``"class"`` (the k
-            centroids of the anchor's class, eq. 4's C), ``"all"`` (all C*k) or
-            ``"anchor"`` (a per-anchor mean); see
-            :func:`~keras_lt.losses.contrastive.centroid_contrastive_loss`.
-        scl_count: the SCL denominator, ``"contrast"`` (class-averaged: exact class
-            mean, BCL eq. 6), ``"printed"`` (plain sums, eqs. 2 and 6 as printed) or
-            ``"bccl_reference"`` (the code's one-view counts).
-        complement: after the warm-up the centroids join the SCL contrast set (eq. 6);
-            ``False``: eq. 2 throughout, as the released code.
-        use_scl, use_centroid_loss, use_lc: ablation switches (BCCL Table 4);
-            without LC the cross-entropy is plain.
-        queue_store: ``"all_views"`` or ``"classifier_view"``.
-        kmeans_iters, kmeans_tol: k-means runs until no class's centroids move more
-            than ``kmeans_tol`` (sum of squared moves), at most ``kmeans_iters``
-            iterations (the code's ``kmeans_gpu`` defaults: 1e-4, 100); ``kmeans_tol=None``
-            runs exactly ``kmeans_iters``.
+        steps_per_epoch: batches per epoch (for the centroid schedule).
+        seed: seed of the k-means initialisation.
+        **options: the fields of :class:`~keras_lt.options.BCCLOptions` (their defaults
+            and meaning live there: ``feat_dim``, ``queue_size`` M, ``num_centroids`` k,
+            ``temperature``, ``gamma``, ``warmup_epochs``, ``refresh``, ``centroid_loss``,
+            ``scl_count``, ``complement``, the Table 4 switches, ...); each is also an
+            attribute of the model. ``warmup_epochs`` has no default here: it is the
+            dataset's (paper: 20 on CIFAR, 10 on ImageNet-LT / iNaturalist).
+
+    >>> model = BCCL("resnet20", num_classes=4, class_counts=[40, 20, 8, 4],
+    ...              input_shape=(16, 16, 3), warmup_epochs=1)   # doctest: +SKIP
+    >>> model.options.num_centroids                                # doctest: +SKIP
+    5
     """
 
     def __init__(self, backbone="resnet32", num_classes=10, class_counts=None,
-                 backbone_kwargs=None, classifier="cosine", classifier_scale=1.0 / 0.03,
-                 input_shape=(32, 32, 3), weight_decay=0.0, feat_dim=128, head_hidden=512,
-                 queue_size=100, num_centroids=5, temperature=0.1, gamma=0.1, lc_tau=1.0,
-                 warmup_epochs=20, refresh_every=5, refresh="paper", steps_per_epoch=1,
-                 centroid_loss="paper", centroid_norm="class", scl_count="contrast",
-                 complement=True, use_scl=True, use_centroid_loss=True, use_lc=True,
-                 queue_store="all_views", kmeans_iters=100, kmeans_tol=1e-4, seed=0, **kwargs):
+                 backbone_kwargs=None, classifier=BCCLOptions.model_defaults["classifier"],
+                 classifier_scale=BCCLOptions.model_defaults["classifier_scale"],
+                 input_shape=(32, 32, 3), weight_decay=0.0, steps_per_epoch=1, seed=0,
+                 **kwargs):
+        options, kwargs = BCCLOptions.take(kwargs)
+        if options.warmup_epochs is None:
+            raise ValueError("BCCL needs warmup_epochs, the epochs of plain SCL (paper: 20 on "
+                             "CIFAR, 10 on ImageNet-LT / iNaturalist); a recipe's null is "
+                             "resolved to optim.warmup_epochs by build_method_model")
         super().__init__(backbone=backbone, num_classes=num_classes,
                          backbone_kwargs=backbone_kwargs, classifier=classifier,
                          classifier_scale=classifier_scale, input_shape=input_shape,
                          weight_decay=weight_decay, **kwargs)
-        check_choices("BCCL", (("refresh", refresh, ("paper", "reference")),
-                               ("centroid_loss", centroid_loss, ("paper", "reference")),
-                               ("centroid_norm", centroid_norm, CENTROID_NORMS),
-                               ("scl_count", scl_count, SCL_COUNTS),
-                               ("queue_store", queue_store, ("all_views", "classifier_view"))))
+        self.options = options
+        for name, value in options.as_dict().items():
+            setattr(self, name, value)
         self.class_counts = resolve_class_counts(class_counts, self.num_classes)
-        self.feat_dim, self.head_hidden = int(feat_dim), int(head_hidden)
-        self.queue_size, self.num_centroids = int(queue_size), int(num_centroids)
-        self.temperature, self.gamma, self.lc_tau = float(temperature), float(gamma), float(lc_tau)
-        self.warmup_epochs, self.refresh_every = int(warmup_epochs), int(refresh_every)
-        self.refresh, self.steps_per_epoch = refresh, max(int(steps_per_epoch), 1)
-        self.centroid_loss, self.centroid_norm = centroid_loss, centroid_norm
-        self.scl_count, self.complement = scl_count, bool(complement)
-        self.use_scl, self.use_centroid_loss, self.use_lc = bool(use_scl), bool(
-            use_centroid_loss), bool(use_lc)
-        self.queue_store, self.kmeans_iters, self.seed = queue_store, int(kmeans_iters), int(seed)
-        self.kmeans_tol = None if kmeans_tol is None else float(kmeans_tol)
+        self.steps_per_epoch, self.seed = max(int(steps_per_epoch), 1), int(seed)
         self._log_prior = log_class_prior(self.class_counts).astype("float32")
         self.head = ProjectionHead(self.head_hidden, self.feat_dim, name="head")
         self.queue = ClassQueue(self.num_classes, self.queue_size, self.feat_dim, name="queue")
@@ -242,15 +219,6 @@ class BCCL(LTClassifier):
         return loss
 
     def get_config(self):
-        return {**super().get_config(), "class_counts": self.class_counts,
-                "feat_dim": self.feat_dim, "head_hidden": self.head_hidden,
-                "queue_size": self.queue_size, "num_centroids": self.num_centroids,
-                "temperature": self.temperature, "gamma": self.gamma, "lc_tau": self.lc_tau,
-                "warmup_epochs": self.warmup_epochs, "refresh_every": self.refresh_every,
-                "refresh": self.refresh, "steps_per_epoch": self.steps_per_epoch,
-                "centroid_loss": self.centroid_loss, "centroid_norm": self.centroid_norm,
-                "scl_count": self.scl_count, "complement": self.complement,
-                "use_scl": self.use_scl, "use_centroid_loss": self.use_centroid_loss,
-                "use_lc": self.use_lc, "queue_store": self.queue_store,
-                "kmeans_iters": self.kmeans_iters, "kmeans_tol": self.kmeans_tol,
+        return {**super().get_config(), **self.options.as_dict(),
+                "class_counts": self.class_counts, "steps_per_epoch": self.steps_per_epoch,
                 "seed": self.seed}

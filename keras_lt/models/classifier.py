@@ -25,14 +25,6 @@ def l2_penalty(variables, weight_decay):
     return 0.5 * weight_decay * total
 
 
-def check_choices(owner, choices):
-    """Raise a ValueError naming ``owner`` and the option when a value is not allowed.
-    ``choices``: ``(name, value, allowed)`` triples."""
-    for name, value, allowed in choices:
-        if value not in allowed:
-            raise ValueError(f"{owner} {name} must be one of {tuple(allowed)}, got {value!r}")
-
-
 def resolve_class_counts(class_counts, num_classes):
     """Training images per class as ints (all 1 when unknown); the length must match."""
     if class_counts is None:

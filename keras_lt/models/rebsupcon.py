@@ -39,6 +39,8 @@ The key encoder, queue, gradient statistics and prototypes are model variables:
 saved in checkpoints, restored on resume, loadable on any backend.
 """
 
+import dataclasses
+
 import keras
 from keras import ops
 
@@ -50,17 +52,10 @@ from keras_lt.losses.prototypes import (
     aggregation_loss, prototype_scores, separation_loss, sinkhorn, swapped_prediction_loss)
 from keras_lt.losses.rebalance import (
     class_frequency_weight, rebalanced_supcon_loss, rebalanced_supcon_terms, rebalancing_factor)
-from keras_lt.models.classifier import (
-    LTClassifier, check_choices, l2_penalty, resolve_class_counts)
+from keras_lt.models.classifier import LTClassifier, l2_penalty, resolve_class_counts
+from keras_lt.options import PROTO_WEIGHTS, RebSupConOptions
 
 __all__ = ["RebSupCon", "PROTO_WEIGHTS"]
-
-#: (swap, aggregation, separation) weights of the two readings of the paper.
-PROTO_WEIGHTS = {
-    "role": (0.2, 0.5, 0.3),     # §4.5: 0.5 aggregation, 0.3 separation, 0.2 alignment (swap)
-    "order": (0.5, 0.3, 0.2),    # §4.2: (lambda1, lambda2, lambda3) on (L1 swap, L2 agg, L3 sep)
-}
-
 
 @keras.saving.register_keras_serializable(package="keras_lt")
 class RebSupCon(LTClassifier):
@@ -68,62 +63,33 @@ class RebSupCon(LTClassifier):
 
     Args (beyond :class:`~keras_lt.models.LTClassifier`'s):
         class_counts: training images per class (frequencies, logit adjustment).
-        feat_dim, head_hidden: the MLP G, ``d -> head_hidden -> feat_dim`` (§4.2's MLP is
-            128 -> 256 -> 128: hidden 256, output 128; its input is the backbone's d).
-        queue_size: labelled key queue length (MoCo: 65,536 on ImageNet).
-        momentum: key-encoder EMA m (0.999, MoCo's default, He et al. 2020; the paper
-            states none).
-        temperature: tau of L_reb (0.1).
-        alpha, beta, eps: rebalancing factor (Table 7: 0.5, 0.1, 1e-5).
-        rebalance: ``"printed"`` (default) or ``"inverse"`` reading of omega.
-        grad_momentum: EMA of the per-class gradient-norm statistics (per step).
-        num_prototypes: K.
-        proto_temperature: T of the swapped prediction's ``softmax(Z C / T)``; ``None``
-            (default) uses ``temperature``, the one tau of §4.2 (0.05 CIFAR, 0.2
-            ImageNet-LT / iNaturalist); SwAV's own default is 0.1.
-        sinkhorn_epsilon, sinkhorn_iters: 0.05 and 3 (§3.3.2).
-        delta: separation margin (1). proto_weights: ``"role"`` or ``"order"``.
-        classifier_loss: ``"logit_adjusted"`` (tau = 1; identical to Balanced Softmax,
-            which only shifts every logit by a constant) or ``"ce"``.
-        classifier_stop_gradient: train the classifier on detached features.
-        classifier_weight: weight of the classifier loss in the total (1; the paper's
-            total, §3.4, has no classifier term). BCL weights cross-entropy against
-            its contrastive loss 1 : 0.35 (``--alpha 1.0 --beta 0.35``), i.e. about 3 : 1.
-        use_rebalance, use_prototypes: ablation switches (Table 6: SupCon (MoCo);
-            + rebalancing; + prototypes; full).
+        **options: the fields of :class:`~keras_lt.options.RebSupConOptions` (their
+            defaults and meaning live there: ``feat_dim``, ``queue_size``, ``momentum`` m,
+            ``temperature``, ``alpha``/``beta``/``eps`` of the rebalancing factor,
+            ``num_prototypes`` K, the Sinkhorn settings, ``proto_weights``, the
+            classifier's loss, the Table 6 switches); each is also an attribute of the
+            model. ``proto_temperature=None`` is stored as ``temperature``.
+
+    >>> model = RebSupCon("resnet20", num_classes=4, class_counts=[40, 20, 8, 4],
+    ...                   input_shape=(16, 16, 3), queue_size=64)   # doctest: +SKIP
+    >>> model.options.sinkhorn_iters                                  # doctest: +SKIP
+    3
     """
 
     def __init__(self, backbone="resnet32", num_classes=10, class_counts=None,
                  backbone_kwargs=None, classifier="linear", classifier_scale=None,
-                 input_shape=(32, 32, 3), weight_decay=0.0, feat_dim=128, head_hidden=256,
-                 queue_size=4096, momentum=0.999, temperature=0.1, alpha=0.5, beta=0.1,
-                 eps=1e-5, rebalance="printed", grad_momentum=0.9, num_prototypes=30,
-                 proto_temperature=None, sinkhorn_epsilon=0.05, sinkhorn_iters=3, delta=1.0,
-                 proto_weights="role", classifier_loss="logit_adjusted",
-                 classifier_stop_gradient=False, use_rebalance=True, use_prototypes=True,
-                 classifier_weight=1.0, **kwargs):
+                 input_shape=(32, 32, 3), weight_decay=0.0, **kwargs):
+        options, kwargs = RebSupConOptions.take(kwargs)
+        if options.proto_temperature is None:
+            options = dataclasses.replace(options, proto_temperature=options.temperature)
         super().__init__(backbone=backbone, num_classes=num_classes,
                          backbone_kwargs=backbone_kwargs, classifier=classifier,
                          classifier_scale=classifier_scale, input_shape=input_shape,
                          weight_decay=weight_decay, **kwargs)
-        check_choices("RebSupCon", (("rebalance", rebalance, ("printed", "inverse")),
-                                    ("proto_weights", proto_weights, tuple(PROTO_WEIGHTS)),
-                                    ("classifier_loss", classifier_loss, ("logit_adjusted", "ce"))))
+        self.options = options
+        for name, value in options.as_dict().items():
+            setattr(self, name, value)
         self.class_counts = resolve_class_counts(class_counts, self.num_classes)
-        self.feat_dim, self.head_hidden = int(feat_dim), int(head_hidden)
-        self.queue_size, self.momentum = int(queue_size), float(momentum)
-        self.temperature, self.alpha, self.beta, self.eps = (
-            float(temperature), float(alpha), float(beta), float(eps))
-        self.rebalance, self.grad_momentum = rebalance, float(grad_momentum)
-        self.num_prototypes = int(num_prototypes)
-        self.proto_temperature = float(temperature if proto_temperature is None
-                                       else proto_temperature)
-        self.sinkhorn_epsilon, self.sinkhorn_iters = float(sinkhorn_epsilon), int(sinkhorn_iters)
-        self.delta, self.proto_weights = float(delta), proto_weights
-        self.classifier_loss, self.classifier_stop_gradient = (
-            classifier_loss, bool(classifier_stop_gradient))
-        self.classifier_weight = float(classifier_weight)
-        self.use_rebalance, self.use_prototypes = bool(use_rebalance), bool(use_prototypes)
         self._log_prior = log_class_prior(self.class_counts).astype("float32")
         self._freq_weight = class_frequency_weight(self.class_counts, self.beta, self.eps)
 
@@ -286,14 +252,4 @@ class RebSupCon(LTClassifier):
 
     def get_config(self):
         return {**super().get_config(), "class_counts": self.class_counts,
-                "feat_dim": self.feat_dim, "head_hidden": self.head_hidden,
-                "queue_size": self.queue_size, "momentum": self.momentum,
-                "temperature": self.temperature, "alpha": self.alpha, "beta": self.beta,
-                "eps": self.eps, "rebalance": self.rebalance, "grad_momentum": self.grad_momentum,
-                "num_prototypes": self.num_prototypes, "proto_temperature": self.proto_temperature,
-                "sinkhorn_epsilon": self.sinkhorn_epsilon, "sinkhorn_iters": self.sinkhorn_iters,
-                "delta": self.delta, "proto_weights": self.proto_weights,
-                "classifier_loss": self.classifier_loss,
-                "classifier_stop_gradient": self.classifier_stop_gradient,
-                "classifier_weight": self.classifier_weight,
-                "use_rebalance": self.use_rebalance, "use_prototypes": self.use_prototypes}
+                **self.options.as_dict()}
