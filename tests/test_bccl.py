@@ -130,3 +130,15 @@ def test_loss_terms_follow_the_paper_and_reference_switches():
     assert abs(printed - paper["scl"]) > 1e-3
     assert set(terms(make_model(use_lc=False))) == {"ce", "scl", "centroid"}
     assert set(terms(make_model(use_scl=False, use_centroid_loss=False))) == {"lc"}
+
+
+def test_a_loaded_model_compiles_for_the_loading_backend():
+    """A saved compile config keeps its optimizer but not its jit_compile: a model saved on
+    JAX (XLA on) loaded on torch must not run torch.compile."""
+    from keras_lt.utils.jit import resolve_jit
+
+    model = make_model()
+    model.compile(optimizer=keras.optimizers.SGD(0.05), jit_compile=not resolve_jit())
+    loaded = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
+    assert loaded.jit_compile == resolve_jit()
+    assert isinstance(loaded.optimizer, keras.optimizers.SGD)

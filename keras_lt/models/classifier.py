@@ -13,6 +13,7 @@ from keras import ops
 
 from keras_lt.backbones import get_backbone
 from keras_lt.layers import CosineClassifier, LinearClassifier
+from keras_lt.utils.jit import resolve_jit
 
 
 def l2_penalty(variables, weight_decay):
@@ -108,3 +109,9 @@ class LTClassifier(keras.Model):
             "input_shape": list(self.image_shape),
             "weight_decay": self.weight_decay,
         }
+
+    def compile_from_config(self, config):
+        """Compile a loaded model as it was saved, except ``jit_compile``: that follows the
+        loading backend's default (:func:`~keras_lt.utils.jit.resolve_jit`), since a model
+        saved on JAX (XLA on) would otherwise run ``torch.compile`` on torch."""
+        return super().compile_from_config({**config, "jit_compile": resolve_jit("auto")})

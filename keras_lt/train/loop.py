@@ -48,9 +48,10 @@ from keras_lt.train.checkpoint import (CONFIG, STATE, CheckpointError, adopt_leg
                                        check_optimizer_step, commit_epoch, mirror_checkpoint,
                                        publish_view, read_checkpoint)
 from keras_lt.train.finetune import finetune_config, init_from_pretrained
-from keras_lt.utils.schedules import EpochWarmupCosine, WarmupCosine
+from keras_lt.utils.jit import resolve_jit
 from keras_lt.utils.precision import dtype_policy
 from keras_lt.utils.runinfo import peak_rss_mb, run_info
+from keras_lt.utils.schedules import EpochWarmupCosine, WarmupCosine
 from keras_lt.utils.seed import set_seed
 
 
@@ -61,13 +62,6 @@ CONTRASTIVE = ("bccl", "rebsupcon")
 
 class TrainingError(RuntimeError):
     """A run cannot start or resume (missing data, mismatched checkpoint, ...)."""
-
-
-def resolve_jit(setting):
-    """``auto`` -> True on JAX, False on torch/TensorFlow (see DEFAULTS in config)."""
-    if setting == "auto":
-        return keras.backend.backend() == "jax"
-    return bool(setting)
 
 
 def fit_batch_size(cfg, num_samples):
