@@ -21,8 +21,20 @@ from pathlib import Path
 
 from _bootstrap import ROOT  # noqa: E402  (a clone's keras_lt on the import path)
 
-#: table name -> rows (label, report directory relative to the repository root)
+#: table name -> rows (label, report directory relative to the repository root[, zoo name
+#: whose published figure is compared, see keras_lt.hub.paper_results])
 TABLES = {
+    # the papers' schedules, unscaled (val-selected checkpoint, and the last epoch)
+    "cifar10lt-full-schedule": [
+        ("IF100: BCCL, 200 epochs, val-selected", "reports/cifar10lt-if100/bccl-resnet32-e200",
+         "bccl-resnet32-cifar10lt-if100"),
+        ("IF100: BCCL, 200 epochs, last epoch", "reports/cifar10lt-if100/bccl-resnet32-e200/last",
+         "bccl-resnet32-cifar10lt-if100"),
+        ("IF100: logit adjustment, 200 epochs, val-selected",
+         "reports/cifar10lt-if100/la-resnet32-e200", "la-resnet32-cifar10lt-if100"),
+        ("IF100: logit adjustment, 200 epochs, last epoch",
+         "reports/cifar10lt-if100/la-resnet32-e200/last", "la-resnet32-cifar10lt-if100"),
+    ],
     "cifar10lt-if100-e30": [
         ("cross-entropy", "reports/cifar10lt-if100/ce-resnet32-e30"),
         ("logit adjustment (tau = 1)", "reports/cifar10lt-if100/la-resnet32-e30"),
@@ -97,22 +109,32 @@ def _card_cells(metrics):
 
 
 def render(name):
-    """Markdown table of one entry of :data:`TABLES`, from the reports that exist."""
-    lines = ["| recipe | top-1 | class-avg | many | medium | few | epoch used / epochs | train time |",
-             "|---|---|---|---|---|---|---|---|"]
-    for label, rel in TABLES[name]:
+    """Markdown table of one entry of :data:`TABLES`, from the reports that exist; rows that
+    name a zoo entry get the paper's figure for it and the gap."""
+    from keras_lt.hub.paper_results import paper_result
+
+    rows = TABLES[name]
+    compared = any(len(row) > 2 for row in rows)
+    head = ["recipe", "top-1", "class-avg", "many", "medium", "few", "epoch used / epochs",
+            "train time"] + (["paper top-1", "gap"] if compared else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, rel, *zoo_name in rows:
         path = ROOT / rel / "test_report.json"
         if not path.exists():
-            lines.append(f"| {label} | not trained yet |  |  |  |  |  |  |")
+            lines.append(f"| {label} | not trained yet |" + "  |" * (len(head) - 2))
             continue
         r = json.loads(path.read_text())
         info = r["info"]
         groups = [f"{_pct(r[g])} ({r[f'num_classes_{g}']} cl.)" if r[g] is not None else "absent"
                   for g in ("many", "medium", "few")]
-        lines.append(f"| {label} | {_pct(r['top1'])} | {_pct(r['class_avg'])} | "
-                     f"{' | '.join(groups)} | {info.get('weights_epoch', info.get('best_epoch'))} / "
-                     f"{info.get('epochs')} | "
-                     + (f"{info['train_seconds']:.0f} s |" if info.get("train_seconds") else "– |"))
+        cells = [label, _pct(r["top1"]), _pct(r["class_avg"]), *groups,
+                 f"{info.get('weights_epoch', info.get('best_epoch'))} / {info.get('epochs')}",
+                 f"{info['train_seconds']:.0f} s" if info.get("train_seconds") else "–"]
+        if compared:
+            ref = paper_result(zoo_name[0]) if zoo_name else None
+            cells += (["–", "–"] if ref is None else
+                      [f"{ref.top1:.2f}", f"{100 * r['top1'] - ref.top1:+.2f}"])
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -148,13 +170,19 @@ def render_probe(name):
     return "\n".join(lines)
 
 
+def _card_epochs(entry):
+    """The number of epochs a published card's checkpoint was trained for (its metadata)."""
+    meta = json.loads((entry.card_dir / "metadata.json").read_text())
+    return meta.get("training", {}).get("epochs", "?")
+
+
 def render_models():
     """The zoo: every published entry with its headline test numbers, then the entries that
     have a recipe but no checkpoint yet, by name."""
     from keras_lt.hub.registry import list_models
 
-    lines = ["| model | dataset | top-1 | class-avg | many | medium | few |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| model | dataset | epochs | top-1 | class-avg | many | medium | few |",
+             "|---|---|---|---|---|---|---|---|"]
     waiting = []
     for e in list_models():
         if e.status != "published":
@@ -162,7 +190,7 @@ def render_models():
             continue
         m = e.metrics.get("test", {})
         nums = _card_cells(m)
-        lines.append(f"| `{e.name}` | {e.dataset_title} | {nums} |")
+        lines.append(f"| `{e.name}` | {e.dataset_title} | {_card_epochs(e)} | {nums} |")
     if waiting:
         lines += ["", f"Recipes without a checkpoint yet ({len(waiting)}; `keras_lt.list_models()` "
                       f"gives the command that trains each): {', '.join(waiting)}."]
@@ -183,7 +211,7 @@ def render_vs_paper(dataset="cifar10lt"):
     for e in entries:
         m = e.metrics.get("test", {})
         meta = json.loads((e.card_dir / "metadata.json").read_text())
-        epochs = meta.get("training", {}).get("epochs", "?")
+        epochs = _card_epochs(e)
         nums = _card_cells(m)
         last = meta.get("training", {}).get("last_epoch_test")
         nums += " | " + ("not kept" if last is None else _pct(last["top1"]))
