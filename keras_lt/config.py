@@ -23,6 +23,11 @@ DEFAULTS = {
     "seed": 0,
     "data": {
         "prepared": None,
+        # the benchmark the recipe is written for (an id of keras_lt.data.catalog) and its
+        # imbalance factor: facts the zoo and cards show, checked against the prepared
+        # dataset's provenance when training starts; null for other data
+        "dataset": None,
+        "imbalance_factor": None,
         "views": ["cifar_basic"],
         "eval_view": "cifar_eval",
         "mean": None,
@@ -108,6 +113,7 @@ def apply_override(cfg, override):
 _RANGES = {
     "seed": ("int", 0, None, "[]"),
     "data.workers": ("int", 0, None, "[]"),
+    "data.imbalance_factor": ("number", 1, None, "[]", "optional"),
     "optim.epochs": ("int", 1, None, "[]"),
     "optim.batch_size": ("int", 1, None, "[]"),
     "optim.lr": ("number", 0, None, "()"),
@@ -222,14 +228,8 @@ def config_from_dict(recipe, overrides=()):
 #: behaviour: left out of the hash while at their defaults, so runs started before they
 #: existed still resume
 _HASH_OPTIONAL = ("finetune", "optim.schedule", "bccl.complement", "runtime.precision")
-
-
-def config_from_dict(recipe, overrides=()):
-    """A recipe given as a dict (e.g. a pretrained folder's), on top of the defaults."""
-    cfg = _merge(copy.deepcopy(DEFAULTS), recipe)
-    for override in overrides:
-        cfg = apply_override(cfg, override)
-    return validate_config(cfg)
+#: keys that describe the data rather than set training, never part of the hash
+_HASH_EXCLUDED = ("data.dataset", "data.imbalance_factor")
 
 
 def config_hash(cfg):
@@ -242,5 +242,8 @@ def config_hash(cfg):
             section, default = section.get(part, {}), default[part]
         if key in section and section[key] == default[key]:
             del section[key]
+    for dotted in _HASH_EXCLUDED:
+        section, key = dotted.split(".")
+        cfg.get(section, {}).pop(key, None)
     blob = json.dumps(cfg, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

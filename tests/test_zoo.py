@@ -33,7 +33,7 @@ BACKENDS = ("torch", "tensorflow", "jax")
 
 def tiny_recipe(data, name=NAME, **extra):
     overrides = [f"name={name}", f"data.prepared={data}", "model.backbone=resnet20",
-                 "data.workers=1", "optim.batch_size=64", "optim.epochs=1",
+                 "data.dataset=cifar10lt", "data.imbalance_factor=20", "data.workers=1", "optim.batch_size=64", "optim.epochs=1",
                  "optim.warmup_epochs=0", "eval.batch_size=128", "runtime.verbose=0"]
     overrides += [f"{k}={v}" for k, v in extra.items()]
     return load_config(ROOT / "zoo_configs" / "demo-digits-resnet32.yaml", overrides)

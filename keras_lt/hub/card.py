@@ -14,32 +14,16 @@ import yaml
 
 from keras_lt.config import load_config
 from keras_lt.hub.paper_results import paper_result
-from keras_lt.hub.registry import DATASETS, NAME_RE, zoo_configs_dir
-from keras_lt.models.builder import METHODS
+from keras_lt.data.catalog import CATALOG
+from keras_lt.hub.registry import zoo_configs_dir
+from keras_lt.models.registry import get_method
+from keras_lt.options import METHOD_OPTIONS
 
-#: recipe-name method token -> (method title, citation)
-METHODS = {
-    "ce": ("Cross-entropy baseline", "plain softmax cross-entropy"),
-    "la": ("Logit adjustment", "Menon et al., *Long-tail learning via logit adjustment*, ICLR 2021"),
-    "balsoftmax": ("Balanced Softmax", "Ren et al., *Balanced Meta-Softmax for Long-Tailed "
-                                       "Visual Recognition*, NeurIPS 2020"),
-    "bccl": ("BCCL: Balanced Clustering Contrastive Learning",
-             "Kim & Ko, *Balanced Clustering Contrastive Learning for Long-Tailed Data "
-             "Recognition*, 2025"),
-    "rebsupcon": ("Reb-SupCon: Rebalancing Supervised Contrastive Learning",
-                  "Lv, Lei, Zhang, Chen & Li, *Rebalancing in Supervised Contrastive Learning for "
-                  "Long-Tailed Visual Recognition*, Big Data Cogn. Comput. 2025, 9(8), 204"),
+#: converted releases of methods keras-lt does not train (method token -> title, citation)
+CONVERTED_ONLY = {
     "bcl": ("BCL: Balanced Contrastive Learning",
             "Zhu, Wang, Chen, Chen & Jiang, *Balanced Contrastive Learning for Long-Tailed Visual "
             "Recognition*, CVPR 2022"),
-}
-ABLATIONS = {
-    "bccl_scl": ("bccl", "BCCL Table 4 ablation: class-complement SCL only"),
-    "bccl_scl_cl": ("bccl", "BCCL Table 4 ablation: SCL + centroid loss"),
-    "bccl_scl_lc": ("bccl", "BCCL Table 4 ablation: SCL + logit compensation"),
-    "rebsupcon_supcon": ("rebsupcon", "Reb-SupCon Table 6 ablation: SupCon (MoCo) only"),
-    "rebsupcon_reb": ("rebsupcon", "Reb-SupCon Table 6 ablation: + rebalancing factor"),
-    "rebsupcon_proto": ("rebsupcon", "Reb-SupCon Table 6 ablation: + prototype module"),
 }
 METRICS = (("top1", "top-1"), ("class_avg", "class-average"), ("many", "many-shot"),
            ("medium", "medium-shot"), ("few", "few-shot"))
@@ -49,25 +33,26 @@ def _pct(x):
     return "–" if x is None else f"{100 * x:.2f}"
 
 
-def method_of(name):
-    """(title, citation, ablation note or None) of a recipe name."""
-    m = NAME_RE.match(name)
-    token = m["method"] if m else name.split("-")[0]
-    if token in ABLATIONS:
-        base, note = ABLATIONS[token]
-        return (*METHODS[base], note)
-    return (*METHODS.get(token, (token, "see the recipe")), None)
+def method_of(recipe):
+    """(title, citation, ablation note or None) of a recipe, from its registered method."""
+    try:
+        return get_method(recipe.get("method", "baseline")).describe(recipe)
+    except ValueError:
+        return recipe.get("method"), "see the recipe", None
 
 
-def dataset_of(name):
-    """(Hub dataset id, readable title) of a recipe name, or (None, None)."""
-    m = NAME_RE.match(name)
-    if not m:
+def dataset_of(recipe, metadata=None):
+    """(Hub dataset id, readable title) of the data a recipe was trained on, or (None, None):
+    the benchmark from the recipe's ``data.dataset``, the imbalance factor from its
+    ``data.imbalance_factor``, else from the prepared data's provenance in ``metadata``."""
+    data = recipe.get("data") or {}
+    info = CATALOG.get(data.get("dataset"))
+    if info is None:
         return None, None
-    hub_id, title = DATASETS[m["dataset"]]
-    if m["imbalance"]:
-        title = f"{title} (imbalance factor {m['imbalance']})"
-    return hub_id, title
+    imb = data.get("imbalance_factor") or ((metadata or {}).get("data_provenance") or {}).get(
+        "imbalance_factor")
+    title = f"{info.title} (imbalance factor {imb:g})" if imb else info.title
+    return info.hub_id, title
 
 
 def conversion_of(metadata):
@@ -78,13 +63,13 @@ def conversion_of(metadata):
 def card_metadata(config, eval_report, metadata=None):
     """The card's YAML metadata (a dict)."""
     name = config["name"]
-    hub_dataset, title = dataset_of(config["recipe"]["name"])
+    hub_dataset, title = dataset_of(config["recipe"], metadata)
     method = config.get("method", "baseline")
     conv = conversion_of(metadata)
     token = conv["source_method"] if conv else config["recipe"]["name"].split("-")[0]
     tags = ["keras", "keras-lt", "image-classification", "long-tailed-recognition",
             token.replace("_", "-")]
-    if method != "baseline":
+    if get_method(method).pairs:
         tags.append("supervised-contrastive-learning")
     meta = {"library_name": "keras", "license": "apache-2.0", "pipeline_tag": "image-classification",
             "tags": tags}
@@ -128,7 +113,7 @@ def recipe_overrides(recipe):
                 value = yaml.safe_dump(b[key], default_flow_style=True).strip()
                 value = value[:-4].strip() if value.endswith("\n...") or value.endswith("...") else value
                 out.append(f"{prefix}{key}={value}")
-    unused = {m for m in METHODS if m != recipe.get("method", "baseline")}
+    unused = {m for m in METHOD_OPTIONS if m != recipe.get("method", "baseline")}
     walk(base, {k: v for k, v in recipe.items() if k not in unused}, "")
     return out
 
@@ -226,10 +211,12 @@ def render_card(config, metadata, eval_report, images=()):
     recipe = config["recipe"]
     training = metadata.get("training", {})
     conv = conversion_of(metadata)
-    title, citation, ablation = method_of(recipe["name"])
+    title, citation, ablation = method_of(recipe)
     if conv:
-        (title, citation), ablation = METHODS[conv["source_method"]], None
-    _, data_title = dataset_of(recipe["name"])
+        source = conv["source_method"]
+        title, citation = (CONVERTED_ONLY[source] if source in CONVERTED_ONLY else
+                           get_method(source).describe({})[:2])
+    _, data_title = dataset_of(recipe, metadata)
     arch = config["architecture"]
     front = yaml.safe_dump(card_metadata(config, eval_report, metadata), sort_keys=False)
     what = (f"**{title}** ({citation}) with a {arch['backbone']} backbone and a "

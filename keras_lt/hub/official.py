@@ -29,6 +29,7 @@ import tempfile
 from pathlib import Path
 
 from keras_lt.config import config_from_dict, load_config
+from keras_lt.data.catalog import CIFAR10_CLASSES, CIFAR100_CLASSES, CATALOG
 from keras_lt.data.dataset import PreparedDataset
 from keras_lt.data.longtail import longtail_counts
 from keras_lt.data.prepare import parse_split_file, read_class_names
@@ -36,7 +37,7 @@ from keras_lt.eval.report import plot_per_class
 from keras_lt.eval.runner import evaluate_with_preprocessing
 from keras_lt.hub.convert import ConversionError, convert_state_dict, infer_config, load_state_dict
 from keras_lt.hub.pretrained import preprocessing_of, save_pretrained
-from keras_lt.hub.registry import NAME_RE, get_entry, zoo_configs_dir
+from keras_lt.hub.registry import get_entry, zoo_configs_dir
 from keras_lt.models.builder import build_method_model
 from keras_lt.utils.files import file_sha256
 
@@ -49,22 +50,6 @@ REFERENCES = {
             "paper": "Zhu, Wang, Chen, Chen & Jiang, *Balanced Contrastive Learning for "
                      "Long-Tailed Visual Recognition*, CVPR 2022"},
 }
-
-#: class names in label order of the CIFAR python releases (``batches.meta`` / ``meta``)
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-                   "ship", "truck")
-CIFAR100_CLASSES = tuple("""
-apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus butterfly
-camel can castle caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile
-cup dinosaur dolphin elephant flatfish forest fox girl hamster house kangaroo keyboard lamp
-lawn_mower leopard lion lizard lobster man maple_tree motorcycle mountain mouse mushroom oak_tree
-orange orchid otter palm_tree pear pickup_truck pine_tree plain plate poppy porcupine possum
-rabbit raccoon ray road rocket rose sea seal shark shrew skunk skyscraper snail snake spider
-squirrel streetcar sunflower sweet_pepper table tank telephone television tiger tractor train
-trout tulip turtle wardrobe whale willow_tree wolf woman worm""".split())
-#: dataset token -> (class names, images of the largest class) of the CIFAR-LT profiles
-CIFAR_LT = {"cifar10lt": (CIFAR10_CLASSES, 5000), "cifar100lt": (CIFAR100_CLASSES, 500)}
-
 
 def load_recipe(recipe, overrides=()):
     """A recipe dict from a zoo name, a YAML path or a dict (resolved with defaults),
@@ -83,7 +68,7 @@ def class_info(recipe, data=None, train_list=None, class_names_file=None):
 
     ``data`` (a prepared dataset, path or opened) wins; then a split file ``train_list``
     (counts of its labels; names from ``class_names_file`` or ``class_<i>``); then the
-    CIFAR-LT profile of the recipe's dataset and imbalance factor."""
+    CIFAR-LT profile of the recipe's ``data.dataset`` and ``data.imbalance_factor``."""
     if data is not None:
         ds = data if isinstance(data, PreparedDataset) else PreparedDataset(data)
         return list(ds.class_names), [int(c) for c in ds.train_counts], f"prepared dataset {ds.path}"
@@ -96,11 +81,12 @@ def class_info(recipe, data=None, train_list=None, class_names_file=None):
         counts = np.bincount(labels, minlength=num).tolist()
         return (names or [f"class_{i}" for i in range(num)], counts,
                 f"split file {Path(train_list).name}")
-    m = NAME_RE.match(recipe["name"])
-    if m and m["dataset"] in CIFAR_LT and m["imbalance"]:
-        names, n_max = CIFAR_LT[m["dataset"]]
-        return (list(names), longtail_counts(n_max, len(names), int(m["imbalance"])),
-                f"reference CIFAR-LT profile (n_max {n_max}, imbalance factor {m['imbalance']})")
+    info = CATALOG.get(recipe["data"].get("dataset"))
+    imb = recipe["data"].get("imbalance_factor")
+    if info is not None and info.images_per_class and imb:
+        names, n_max = info.class_names, info.images_per_class
+        return (list(names), longtail_counts(n_max, len(names), imb),
+                f"reference CIFAR-LT profile (n_max {n_max}, imbalance factor {imb:g})")
     raise ConversionError(
         f"the classes of {recipe['name']} are unknown: pass a prepared dataset (--data DIR) or "
         f"the training split file (--train-list FILE [--class-names FILE])")

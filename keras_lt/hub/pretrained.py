@@ -37,6 +37,7 @@ from keras_lt.config import config_hash
 from keras_lt.hub.card import render_card
 from keras_lt.hub.registry import UnknownModelError, find_entry, get_entry
 from keras_lt.models.builder import build_method_model
+from keras_lt.models.registry import get_method
 from keras_lt.models.classifier import LTClassifier
 
 FORMAT = "keras_lt.pretrained"
@@ -195,7 +196,7 @@ def save_pretrained(model, directory, recipe, class_names, class_counts, eval_re
         _write_json(tmp / CONFIG_FILE, config)
         _write_json(tmp / METADATA_FILE, metadata)
         save_file(weights, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
-        if config["method"] != "baseline":
+        if get_method(config["method"]).training_state:
             model.save_weights(str(tmp / TRAINING_WEIGHTS_FILE))
         if eval_report:
             _write_json(tmp / EVAL_FILE, {"results": eval_report})

@@ -1,8 +1,10 @@
 """The model zoo's one registry: every recipe in ``zoo_configs/`` is an entry.
 
-An entry's name is its recipe's name, ``<method>-<backbone>-<dataset>[-if<IF>]``
-(e.g. ``bccl-resnet32-cifar10lt-if100``, ``rebsupcon-resnext50-imagenetlt``); its
-Hub repository id is ``<org>/<name>`` with the organisation from
+An entry's name is its recipe's name, by convention ``<method>-<backbone>-<dataset>[-if<IF>]``
+(e.g. ``bccl-resnet32-cifar10lt-if100``, ``rebsupcon-resnext50-imagenetlt``); its method,
+backbone, benchmark and imbalance factor are read from the recipe (``method``,
+``model.backbone``, ``data.dataset``, ``data.imbalance_factor``), and recipes that name no
+benchmark (the quick-start demo) are not zoo entries. Its Hub repository id is ``<org>/<name>`` with the organisation from
 ``$KERAS_LT_HUB_ORG`` (default :data:`DEFAULT_ORG`). An entry is *published* when
 ``model_cards/<name>/`` holds a checkpoint folder (the exact content of its Hub
 repository, written by :func:`keras_lt.save_pretrained` / ``tools/export.py``);
@@ -16,24 +18,14 @@ Example:
 import difflib
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from keras_lt.config import load_config
+from keras_lt.data.catalog import dataset_title
 
 DEFAULT_ORG = "keras-lt"
 ORG_ENV = "KERAS_LT_HUB_ORG"
-#: dataset token of an entry name -> (Hub dataset id, readable name)
-DATASETS = {
-    "cifar10lt": ("cifar10", "CIFAR-10-LT"),
-    "cifar100lt": ("cifar100", "CIFAR-100-LT"),
-    "imagenetlt": ("imagenet-1k", "ImageNet-LT"),
-    "inat2018": ("inaturalist-2018", "iNaturalist 2018"),
-    "placeslt": ("places365", "Places-LT"),
-}
-NAME_RE = re.compile(r"^(?P<method>[a-z0-9_]+)-(?P<backbone>[a-z0-9_]+)-(?P<dataset>"
-                     + "|".join(DATASETS) + r")(?:-if(?P<imbalance>\d+))?$")
 CHECKPOINT_FILES = ("config.json", "model.safetensors")
 
 
@@ -82,8 +74,7 @@ class ZooEntry:
 
     @property
     def dataset_title(self):
-        title = DATASETS[self.dataset][1]
-        return f"{title} IF{self.imbalance_factor}" if self.imbalance_factor else title
+        return dataset_title(self.dataset, self.imbalance_factor)
 
     @property
     def train_command(self):
@@ -108,14 +99,15 @@ def _headline(card_dir):
 
 
 def _entry(recipe_path):
-    name = yaml.safe_load(recipe_path.read_text()).get("name", recipe_path.stem)
-    m = NAME_RE.match(name)
-    if m is None:
+    cfg = load_config(recipe_path)
+    if cfg["data"].get("dataset") is None:
         return None                       # e.g. the quick-start demo recipe
+    name = cfg["name"]
     card_dir = model_cards_dir() / name
     published = all((card_dir / f).is_file() for f in CHECKPOINT_FILES)
-    return ZooEntry(name=name, method=m["method"], backbone=m["backbone"], dataset=m["dataset"],
-                    imbalance_factor=int(m["imbalance"]) if m["imbalance"] else None,
+    imb = cfg["data"].get("imbalance_factor")
+    return ZooEntry(name=name, method=cfg["method"], backbone=cfg["model"]["backbone"],
+                    dataset=cfg["data"]["dataset"], imbalance_factor=None if imb is None else int(imb),
                     recipe=recipe_path, repo_id=f"{hub_org()}/{name}", card_dir=card_dir,
                     published=published, metrics=_headline(card_dir) if published else {})
 

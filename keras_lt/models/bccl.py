@@ -40,6 +40,7 @@ from keras_lt.losses.classification import (
 from keras_lt.losses.contrastive import (
     bccl_reference_centroid_loss, centroid_contrastive_loss, class_averaged_supcon_loss)
 from keras_lt.models.classifier import LTClassifier, l2_penalty, resolve_class_counts
+from keras_lt.models.registry import Method, arch_kwargs, register_method
 from keras_lt.options import BCCLOptions
 
 __all__ = ["BCCL"]
@@ -222,3 +223,38 @@ class BCCL(LTClassifier):
         return {**super().get_config(), **self.options.as_dict(),
                 "class_counts": self.class_counts, "steps_per_epoch": self.steps_per_epoch,
                 "seed": self.seed}
+
+
+def build_bccl(cfg, num_classes, class_counts, input_shape, steps_per_epoch):
+    """A built :class:`BCCL` from a resolved recipe: architecture from ``model:``, options
+    from ``bccl:`` (``bccl.warmup_epochs: null`` takes ``optim.warmup_epochs``)."""
+    opts = dict(cfg["bccl"])
+    if opts.get("warmup_epochs") is None:
+        opts["warmup_epochs"] = cfg["optim"]["warmup_epochs"]
+    model = BCCL(**arch_kwargs(cfg["model"], num_classes, input_shape,
+                               cfg["optim"]["weight_decay"]),
+                 class_counts=class_counts, steps_per_epoch=steps_per_epoch,
+                 seed=int(cfg.get("seed", 0)), **opts)
+    model.build((None, *input_shape))
+    return model
+
+
+#: (use_centroid_loss, use_lc) -> BCCL Table 4 row, for the ablation recipes' cards
+_ABLATIONS = {(False, False): "class-complement SCL only", (True, False): "SCL + centroid loss",
+              (False, True): "SCL + logit compensation"}
+
+
+def _describe_bccl(recipe, method):
+    opts = recipe.get("bccl") or {}
+    row = _ABLATIONS.get((opts.get("use_centroid_loss", True), opts.get("use_lc", True)))
+    if not opts.get("use_scl", True):
+        row = "without the supervised contrast"
+    return method.title, method.citation, row and f"BCCL Table 4 ablation: {row}"
+
+
+register_method(Method(
+    name="bccl", title="BCCL: Balanced Clustering Contrastive Learning",
+    citation="Kim & Ko, *Balanced Clustering Contrastive Learning for Long-Tailed Data "
+             "Recognition*, 2025",
+    build=build_bccl, min_views=2, views_doc="classifier view + contrastive view", pairs=True,
+    own_loss=True, training_state=True, describe_fn=_describe_bccl))

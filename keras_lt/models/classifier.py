@@ -13,6 +13,7 @@ from keras import ops
 
 from keras_lt.backbones import get_backbone
 from keras_lt.layers import CosineClassifier, LinearClassifier
+from keras_lt.models.registry import Method, arch_kwargs, register_method
 from keras_lt.utils.jit import resolve_jit
 
 
@@ -115,3 +116,32 @@ class LTClassifier(keras.Model):
         loading backend's default (:func:`~keras_lt.utils.jit.resolve_jit`), since a model
         saved on JAX (XLA on) would otherwise run ``torch.compile`` on torch."""
         return super().compile_from_config({**config, "jit_compile": resolve_jit("auto")})
+
+
+#: the baselines' loss (a recipe's ``loss.name``) -> (title, citation) on model cards
+BASELINE_LOSSES = {
+    "ce": ("Cross-entropy baseline", "plain softmax cross-entropy"),
+    "logit_adjusted": ("Logit adjustment", "Menon et al., *Long-tail learning via logit "
+                                           "adjustment*, ICLR 2021"),
+    "balanced_softmax": ("Balanced Softmax", "Ren et al., *Balanced Meta-Softmax for "
+                                             "Long-Tailed Visual Recognition*, NeurIPS 2020"),
+}
+
+
+def build_classifier_model(cfg, num_classes, class_counts, input_shape, steps_per_epoch):
+    """The baseline's training model: a built :class:`LTClassifier` (its loss is the
+    recipe's ``loss:``, compiled in by the training loop)."""
+    model = LTClassifier(**arch_kwargs(cfg["model"], num_classes, input_shape,
+                                       cfg["optim"]["weight_decay"]))
+    model.build((None, *input_shape))
+    return model
+
+
+def _describe_baseline(recipe, method):
+    name = (recipe.get("loss") or {}).get("name", "ce")
+    return (*BASELINE_LOSSES.get(name, (method.title, f"loss {name!r}")), None)
+
+
+BASELINE = register_method(Method(
+    name="baseline", title="Cross-entropy baseline", citation="plain softmax cross-entropy",
+    build=build_classifier_model, describe_fn=_describe_baseline))

@@ -53,6 +53,7 @@ from keras_lt.losses.prototypes import (
 from keras_lt.losses.rebalance import (
     class_frequency_weight, rebalanced_supcon_loss, rebalanced_supcon_terms, rebalancing_factor)
 from keras_lt.models.classifier import LTClassifier, l2_penalty, resolve_class_counts
+from keras_lt.models.registry import Method, arch_kwargs, register_method
 from keras_lt.options import PROTO_WEIGHTS, RebSupConOptions
 
 __all__ = ["RebSupCon", "PROTO_WEIGHTS"]
@@ -253,3 +254,32 @@ class RebSupCon(LTClassifier):
     def get_config(self):
         return {**super().get_config(), "class_counts": self.class_counts,
                 **self.options.as_dict()}
+
+
+def build_rebsupcon(cfg, num_classes, class_counts, input_shape, steps_per_epoch):
+    """A built :class:`RebSupCon` from a resolved recipe: architecture from ``model:``,
+    options from ``rebsupcon:``."""
+    model = RebSupCon(**arch_kwargs(cfg["model"], num_classes, input_shape,
+                                    cfg["optim"]["weight_decay"]),
+                      class_counts=class_counts, **cfg["rebsupcon"])
+    model.build((None, *input_shape))
+    return model
+
+
+#: (use_rebalance, use_prototypes) -> Reb-SupCon Table 6 row, for the ablation recipes' cards
+_ABLATIONS = {(False, False): "SupCon (MoCo) only", (True, False): "+ rebalancing factor",
+              (False, True): "+ prototype module"}
+
+
+def _describe_rebsupcon(recipe, method):
+    opts = recipe.get("rebsupcon") or {}
+    row = _ABLATIONS.get((opts.get("use_rebalance", True), opts.get("use_prototypes", True)))
+    return method.title, method.citation, row and f"Reb-SupCon Table 6 ablation: {row}"
+
+
+register_method(Method(
+    name="rebsupcon", title="Reb-SupCon: Rebalancing Supervised Contrastive Learning",
+    citation="Lv, Lei, Zhang, Chen & Li, *Rebalancing in Supervised Contrastive Learning for "
+             "Long-Tailed Visual Recognition*, Big Data Cogn. Comput. 2025, 9(8), 204",
+    build=build_rebsupcon, min_views=2, max_views=2, views_doc="query view, key view",
+    pairs=True, own_loss=True, training_state=True, describe_fn=_describe_rebsupcon))

@@ -36,7 +36,8 @@ def finetune_config(init, data, config=None, overrides=()):
         cfg["finetune"] = dict(cfg["finetune"])
     cfg["finetune"]["init"] = str(init)
     if data is not None:
-        cfg["data"]["prepared"] = str(data)
+        # other data: the pretrained recipe's benchmark facts do not describe it
+        cfg["data"].update(prepared=str(data), dataset=None, imbalance_factor=None)
     for override in overrides:
         cfg = apply_override(cfg, override)
     return cfg

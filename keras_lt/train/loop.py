@@ -36,6 +36,7 @@ import keras
 import yaml
 
 from keras_lt.config import config_hash, validate_config
+from keras_lt.data.catalog import get_dataset_info
 from keras_lt.data.dataset import DatasetError, load_data
 from keras_lt.data.pipeline import make_loader
 from keras_lt.eval.report import evaluate_model
@@ -43,6 +44,7 @@ from keras_lt.eval.runner import final_report
 from keras_lt.hub.pretrained import PretrainedError, UnknownModelError
 from keras_lt.losses import get_loss
 from keras_lt.models.builder import build_method_model
+from keras_lt.models.registry import get_method
 from keras_lt.train.checkpoint import (CONFIG, STATE, CheckpointError, adopt_legacy,
                                        atomic_copy, atomic_write_json, atomic_write_text,
                                        check_optimizer_step, commit_epoch, mirror_checkpoint,
@@ -56,8 +58,6 @@ from keras_lt.utils.seed import set_seed
 
 
 CHECKPOINT = "checkpoint"
-#: methods whose loss contrasts samples of a batch with each other: a batch needs two
-CONTRASTIVE = ("bccl", "rebsupcon")
 
 
 class TrainingError(RuntimeError):
@@ -67,13 +67,14 @@ class TrainingError(RuntimeError):
 def fit_batch_size(cfg, num_samples):
     """The recipe with ``optim.batch_size`` lowered to fit a training split of
     ``num_samples`` images (every batch is full, so a larger batch would leave none): the
-    largest power of two <= ``num_samples``, at least 2 for :data:`CONTRASTIVE` methods.
+    largest power of two <= ``num_samples``, at least 2 for methods whose loss compares the
+    samples of a batch (:attr:`~keras_lt.models.registry.Method.pairs`).
     Returns ``(cfg, note)``: ``cfg`` itself and ``None`` when the batch fits, else a
     changed copy and a one-line note for the console."""
     batch = int(cfg["optim"]["batch_size"])
     if num_samples >= batch:
         return cfg, None
-    least = 2 if cfg.get("method", "baseline") in CONTRASTIVE else 1
+    least = 2 if get_method(cfg.get("method", "baseline")).pairs else 1
     if num_samples < least:
         raise TrainingError(f"the training split has {num_samples} image(s); method "
                             f"{cfg.get('method', 'baseline')} needs at least {least}")
@@ -83,6 +84,26 @@ def fit_batch_size(cfg, num_samples):
     return cfg, (f"note: the training split has {num_samples} images, fewer than "
                  f"optim.batch_size {batch}; training with batch size {fitted} (choose "
                  f"another with --set optim.batch_size=N)")
+
+
+def check_data_facts(cfg, ds):
+    """Refuse a prepared dataset that is not the benchmark the recipe is written for: an
+    unknown ``data.dataset``, or a ``data.imbalance_factor`` other than the one recorded in
+    the data's provenance (e.g. an IF100 recipe pointed at an IF10 preparation). Data
+    prepared without subsampling (your own) is not refused."""
+    data = cfg["data"]
+    if data.get("dataset") is not None:
+        try:
+            get_dataset_info(data["dataset"])
+        except ValueError as exc:
+            raise TrainingError(str(exc)) from None
+    want = data.get("imbalance_factor")
+    have = ds.meta.get("provenance", {}).get("imbalance_factor")
+    if want is not None and have is not None and float(have) != float(want):
+        raise TrainingError(f"recipe {cfg.get('name')!r} is for imbalance factor {want:g} "
+                            f"(data.imbalance_factor) but {data['prepared']} was prepared with "
+                            f"imbalance factor {have:g}; prepare the data with --imbalance-factor "
+                            f"{want:g}, or --set data.imbalance_factor=null to train on it anyway")
 
 
 def check_run_dir(run_dir):
@@ -166,7 +187,7 @@ def compile_model(model, cfg, class_counts, steps_per_epoch):
     baseline carry their loss in ``model.compute_loss``)."""
     jit = resolve_jit(cfg["runtime"]["jit_compile"])
     optimizer = make_optimizer(cfg, steps_per_epoch)
-    if cfg.get("method", "baseline") != "baseline":
+    if get_method(cfg.get("method", "baseline")).own_loss:
         # the method's training output is a dict (projections + logits), so accuracy
         # is measured on val instead
         model.compile(optimizer=optimizer, jit_compile=jit)
@@ -378,6 +399,7 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None, max_steps
         ds, mean, std, image_shape = load_data(cfg)
     except DatasetError as exc:
         raise TrainingError(str(exc)) from None
+    check_data_facts(cfg, ds)
     train_split = ds.split("train")
     cfg, note = fit_batch_size(cfg, len(train_split))
     if note:
@@ -396,13 +418,10 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None, max_steps
                  "versions": run_info(), "dataset": str(cfg["data"]["prepared"]),
                  "dataset_provenance": ds.meta.get("provenance", {}), "train_seconds": 0.0}
 
-    method, views = cfg.get("method", "baseline"), cfg["data"]["views"]
-    if method == "bccl" and len(views) < 2:
-        raise TrainingError(f"method bccl needs at least two views (classifier view + "
-                            f"contrastive view), got data.views={views}")
-    if method == "rebsupcon" and len(views) != 2:
-        raise TrainingError(f"method rebsupcon needs exactly two views (query view, key "
-                            f"view), got data.views={views}")
+    try:
+        get_method(cfg.get("method", "baseline")).check_views(cfg["data"]["views"])
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from None
     set_seed(int(cfg["seed"]))
     # every view makes images of the model's input size: the recipe's data.image_size, else
     # the dataset's own (never a view's CIFAR / ImageNet default)

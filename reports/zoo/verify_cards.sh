@@ -2,7 +2,7 @@
 # Every published CIFAR-10-LT checkpoint in model_cards/, loaded by name offline on each
 # backend, re-evaluated on its prepared test split and compared with its card's top-1.
 # Usage: bash reports/zoo/verify_cards.sh [NAME ...]   (default: all published cifar10lt models)
-# Needs data_cache/cifar10-lt-if<IF> (tools/prepare_data.py, see the README).
+# Needs each card's prepared dataset (its recipe's data.prepared; tools/prepare_data.py, see the README).
 cd "$(dirname "$0")/../.."
 models=("$@")
 if [ ${#models[@]} -eq 0 ]; then
@@ -10,9 +10,10 @@ if [ ${#models[@]} -eq 0 ]; then
 fi
 for b in ${BACKENDS:-torch tensorflow jax}; do
   for m in "${models[@]}"; do
-    imb=${m##*-if}
+    # the prepared dataset the card's recipe was trained on (data.prepared in its config.json)
+    data=$(.venv/bin/python -c "import json, sys; print(json.load(open(sys.argv[1]))['recipe']['data']['prepared'])" "model_cards/$m/config.json")
     echo "== $b $m"
-    HF_HUB_OFFLINE=1 .venv/bin/python tools/evaluate.py "$m" --data "data_cache/cifar10-lt-if$imb" \
+    HF_HUB_OFFLINE=1 .venv/bin/python tools/evaluate.py "$m" --data "$data" \
         --check-card --backend "$b" 2>&1 | grep -E "^card top-1|^error"
   done
 done
