@@ -206,6 +206,12 @@ def test_truncated_weights_are_a_clear_error(zoo, tmp_path):
     shutil.copytree(zoo["folder"], bad)
     data = (bad / "model.safetensors").read_bytes()
     (bad / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(PretrainedError, match="model.safetensors is corrupt or was replaced"):
+        from_pretrained(bad)
+    # a folder without a checksum record: the reader's own error, still one clear line
+    meta = json.loads((bad / "metadata.json").read_text())
+    del meta["files"]
+    (bad / "metadata.json").write_text(json.dumps(meta))
     with pytest.raises(PretrainedError, match="cannot read"):
         from_pretrained(bad)
 
@@ -499,3 +505,48 @@ def test_bundled_bccl_checkpoint_for_training_restores_its_state(monkeypatch, tm
     x = np.random.default_rng(0).integers(0, 255, (4, 32, 32, 3), dtype=np.uint8)
     np.testing.assert_allclose(logits_of(full, x, plain.pretrained), logits_of(plain, x),
                                atol=1e-5)
+
+
+# ---------------------------------------------------------------------------- integrity
+
+
+def _flip_payload_byte(path, offset=-64):
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_folders_record_and_check_their_weights(zoo, tmp_path):
+    """Export records each weights file's sha256; a flipped payload byte (which safetensors
+    would load silently) is refused with the file named."""
+    from keras_lt.hub.pretrained import weight_checksums
+
+    meta = json.loads((zoo["folder"] / "metadata.json").read_text())
+    assert meta["files"] == weight_checksums(zoo["folder"]) and "model.safetensors" in meta["files"]
+    bad = tmp_path / "bad"
+    shutil.copytree(zoo["folder"], bad)
+    _flip_payload_byte(bad / "model.safetensors")
+    with pytest.raises(PretrainedError, match=r"bad/model.safetensors is corrupt or was replaced"):
+        from_pretrained(str(bad))
+
+
+def test_bundled_training_weights_are_checked_too(tmp_path):
+    src = ROOT / "model_cards" / "bccl-resnet32-cifar10lt-if100"
+    bad = tmp_path / "bccl"
+    shutil.copytree(src, bad)
+    assert from_pretrained(str(bad)).num_classes == 10      # the inference part is intact
+    _flip_payload_byte(bad / "training.weights.h5", offset=len((bad / "training.weights.h5")
+                                                                .read_bytes()) // 2)
+    with pytest.raises(PretrainedError, match="training.weights.h5 is corrupt"):
+        from_pretrained(str(bad), for_training=True)
+
+
+def test_a_config_whose_classes_disagree_is_refused(zoo, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(zoo["folder"], bad)
+    config = json.loads((bad / "config.json").read_text())
+    config["class_names"] = config["class_names"][:-1]
+    (bad / "config.json").write_text(json.dumps(config))
+    with pytest.raises(PretrainedError, match=r"config.json: the architecture has 10 classes but "
+                                              r"the config lists 9 class names"):
+        from_pretrained(str(bad))

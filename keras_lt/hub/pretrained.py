@@ -39,6 +39,7 @@ from keras_lt.hub.registry import UnknownModelError, find_entry, get_entry
 from keras_lt.models.builder import build_method_model
 from keras_lt.models.registry import get_method
 from keras_lt.models.classifier import LTClassifier
+from keras_lt.utils.files import file_sha256
 
 FORMAT = "keras_lt.pretrained"
 FORMAT_VERSION = 1
@@ -194,10 +195,11 @@ def save_pretrained(model, directory, recipe, class_names, class_counts, eval_re
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
         _write_json(tmp / CONFIG_FILE, config)
-        _write_json(tmp / METADATA_FILE, metadata)
         save_file(weights, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
         if get_method(config["method"]).training_state:
             model.save_weights(str(tmp / TRAINING_WEIGHTS_FILE))
+        metadata["files"] = weight_checksums(tmp)
+        _write_json(tmp / METADATA_FILE, metadata)
         if eval_report:
             _write_json(tmp / EVAL_FILE, {"results": eval_report})
         for f in extra_files:
@@ -342,9 +344,43 @@ def read_pretrained_config(directory):
     for key in ("architecture", "preprocessing", "class_names", "class_counts", "recipe"):
         if key not in config:
             raise PretrainedError(f"{cfg_path} lacks {key!r}")
+    check_config(config, cfg_path)
     meta_path = directory / METADATA_FILE
     metadata = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     return config, metadata
+
+
+def weight_checksums(directory):
+    """``{file name: sha256}`` of a pretrained folder's weights files (recorded in
+    ``metadata.json`` ``files`` and checked by :func:`verify_weights` on load)."""
+    directory = Path(directory)
+    return {f: file_sha256(directory / f) for f in (WEIGHTS_FILE, TRAINING_WEIGHTS_FILE)
+            if (directory / f).is_file()}
+
+
+def verify_weights(directory, metadata, name):
+    """Refuse ``directory/name`` when its SHA-256 differs from the one ``metadata.json``
+    records (a corrupt or replaced file); folders without a record load unchecked."""
+    want = (metadata.get("files") or {}).get(name)
+    if want is None:
+        return
+    have = file_sha256(Path(directory) / name)
+    if have != want:
+        raise PretrainedError(f"{Path(directory) / name} is corrupt or was replaced: its sha256 "
+                              f"is {have[:16]}..., metadata.json records {want[:16]}...; "
+                              f"download or export the folder again")
+
+
+def check_config(config, cfg_path):
+    """Refuse a config whose classes disagree: as many class names and class counts as the
+    architecture's ``num_classes``."""
+    n = config["architecture"].get("num_classes")
+    names, counts = config["class_names"], config["class_counts"]
+    if len(names) != n or len(counts) != n:
+        raise PretrainedError(f"{cfg_path}: the architecture has {n} classes but the config "
+                              f"lists {len(names)} class names and {len(counts)} class counts")
+    if len(set(names)) != len(names):
+        raise PretrainedError(f"{cfg_path}: class names repeat")
 
 
 def build_inference_model(architecture):
@@ -369,6 +405,7 @@ def load_pretrained_dir(directory, for_training=False, steps_per_epoch=1):
     wpath = directory / WEIGHTS_FILE
     if not wpath.is_file():
         raise PretrainedError(f"{directory} has no {WEIGHTS_FILE}")
+    verify_weights(directory, metadata, WEIGHTS_FILE)
     try:
         tensors = load_file(str(wpath))
     except (SafetensorError, OSError) as exc:
@@ -379,6 +416,7 @@ def load_pretrained_dir(directory, for_training=False, steps_per_epoch=1):
                                    tuple(arch["input_shape"]), steps_per_epoch)
         tpath = directory / TRAINING_WEIGHTS_FILE
         if tpath.is_file():
+            verify_weights(directory, metadata, TRAINING_WEIGHTS_FILE)
             model.load_weights(str(tpath))
         else:
             assign_inference_weights(model, tensors, str(wpath))
