@@ -1,10 +1,6 @@
 """Torch -> Keras conversion against the BCCL ResNet-32 oracle (tests/fixtures/bccl_resnet32.npz,
 made with the official BCCL code in float64; see /work/shared/oracles/README.md section 5)."""
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +9,7 @@ import keras
 from keras import ops
 
 from keras_lt.hub.convert import (
-    ConversionError, build_models, convert_state_dict, infer_config, load_converted,
+    ConversionError, build_models, convert_state_dict, infer_config,
     load_state_dict)
 from keras_lt.layers.conv import backend_data_format
 
@@ -144,49 +140,6 @@ def test_linear_classifier_layout(state_dict):
     cos.build((None, 64))
     with pytest.raises(ConversionError, match="fc.bias"):
         classifier_targets(cos, sd)
-
-
-def test_convert_checkpoint_in_process(tmp_path, oracle):
-    """convert_checkpoint + load_converted with the backend under test."""
-    from keras_lt.hub.convert import convert_checkpoint
-
-    out = tmp_path / "bccl"
-    config, report = convert_checkpoint(FIXTURE, out)
-    assert sorted(p.name for p in out.iterdir()) == [
-        "backbone.weights.h5", "classifier.weights.h5", "config.json", "head.weights.h5"]
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]   # temp dir gone
-    backbone, head, classifier, head_fc, meta = load_converted(out)
-    assert head_fc is None and meta["classifier_scale"] == pytest.approx(1 / 0.03)
-    feat = backbone(oracle["x_nhwc"], training=False)
-    check(classifier(feat), oracle["eval/logits_f64"], atol=1e-3)
-    with pytest.raises(FileExistsError, match="not empty"):
-        convert_checkpoint(FIXTURE, out)
-
-
-def test_cli_round_trip(tmp_path, oracle):
-    """tools/convert_torch.py in a subprocess. It runs with the torch backend (quickest to
-    start); loading its files here with the backend under test also checks that the
-    .weights.h5 files are portable across backends."""
-    out = tmp_path / "bccl"
-    backend = "torch"
-    try:
-        import torch  # noqa: F401
-    except ImportError:  # pragma: no cover
-        backend = keras.backend.backend()
-    env = dict(os.environ, KERAS_BACKEND=backend)
-    cli = [sys.executable, str(ROOT / "tools" / "convert_torch.py"), str(FIXTURE), "--out", str(out)]
-    proc = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 2 and "--recipe NAME" in proc.stderr and "--parts-only" in proc.stderr
-    proc = subprocess.run(cli + ["--parts-only"], capture_output=True, text=True, env=env,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    meta = json.loads((out / "config.json").read_text())
-    assert meta["arch"] == "resnet32" and meta["num_classes"] == 10
-    assert meta["classifier"] == "cosine" and meta["feat_dim"] == 128
-    backbone, head, classifier, _, _ = load_converted(out)
-    feat = backbone(oracle["x_nhwc"], training=False)
-    check(classifier(feat), oracle["eval/logits_f64"], atol=1e-3)
-    check(head(feat), oracle["eval/feat_mlp_f64"], atol=1e-5)
 
 
 def test_load_state_dict_formats(tmp_path, state_dict):

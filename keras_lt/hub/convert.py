@@ -29,11 +29,7 @@ No pickle is used except ``torch.load(..., weights_only=True)`` for ``.pt``/``.p
 ``.tar`` files (only if torch is importable).
 """
 
-import json
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -408,81 +404,3 @@ def build_models(config):
     if classifier is not None:
         classifier.build((None, d))
     return backbone, head, classifier, head_fc
-
-
-# weights files: backbone is a Model; heads/classifiers are Layers, which have no
-# save_weights in Keras 3, so Keras' own weights-only writer is used for all of them.
-
-def save_weights(obj, path):
-    """Write ``obj``'s weights to a Keras ``.weights.h5`` file (Model or Layer)."""
-    if hasattr(obj, "save_weights"):
-        obj.save_weights(str(path))
-    else:
-        from keras.src.saving import saving_lib
-        saving_lib.save_weights_only(obj, str(path))
-
-
-def load_weights(obj, path):
-    """Load a ``.weights.h5`` file written by :func:`save_weights` into a built object."""
-    if hasattr(obj, "load_weights"):
-        obj.load_weights(str(path))
-    else:
-        from keras.src.saving import saving_lib
-        saving_lib.load_weights_only(obj, str(path))
-
-
-PART_FILES = {"backbone": "backbone.weights.h5", "head": "head.weights.h5",
-              "classifier": "classifier.weights.h5", "head_fc": "head_fc.weights.h5"}
-
-
-def convert_checkpoint(src, out_dir, config_overrides=None, strict=True, overwrite=False):
-    """Convert a checkpoint file into ``out_dir`` (``backbone.weights.h5``,
-    ``head.weights.h5``, ``classifier.weights.h5``, [``head_fc.weights.h5``],
-    ``config.json``). The directory is written atomically (built in a temporary
-    sibling directory, then renamed into place). Returns ``(config, report)``."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not overwrite:
-        raise FileExistsError(f"{out_dir} exists and is not empty (use overwrite)")
-    sd = load_state_dict(src)
-    overrides = dict(config_overrides or {})
-    config = infer_config(sd, scale=overrides.pop("classifier_scale", 1.0 / 0.03))
-    config.update({k: v for k, v in overrides.items() if v is not None})
-    backbone, head, classifier, head_fc = build_models(config)
-    report = convert_state_dict(sd, backbone, head, classifier, head_fc, strict=strict)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    os.chmod(tmp, 0o755)   # mkdtemp makes it 0o700
-    try:
-        parts = {"backbone": backbone, "head": head, "classifier": classifier,
-                 "head_fc": head_fc}
-        files = {}
-        for part, obj in parts.items():
-            if obj is not None:
-                save_weights(obj, tmp / PART_FILES[part])
-                files[part] = PART_FILES[part]
-        meta = {**config, "source": Path(src).name, "files": files,
-                "assigned": len(report.assigned), "classifier_layout": report.classifier_layout}
-        (tmp / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
-        if out_dir.exists():
-            for f in tmp.iterdir():
-                os.replace(f, out_dir / f.name)
-            tmp.rmdir()
-        else:
-            os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return config, report
-
-
-def load_converted(out_dir):
-    """Rebuild the models described by ``out_dir/config.json`` and load their weights.
-    Returns ``(backbone, head, classifier, head_fc, config)``."""
-    out_dir = Path(out_dir)
-    config = json.loads((out_dir / "config.json").read_text())
-    backbone, head, classifier, head_fc = build_models(config)
-    for part, obj in (("backbone", backbone), ("head", head), ("classifier", classifier),
-                      ("head_fc", head_fc)):
-        if obj is not None:
-            load_weights(obj, out_dir / PART_FILES[part])
-    return backbone, head, classifier, head_fc, config
