@@ -550,3 +550,28 @@ def test_a_config_whose_classes_disagree_is_refused(zoo, tmp_path):
     with pytest.raises(PretrainedError, match=r"config.json: the architecture has 10 classes but "
                                               r"the config lists 9 class names"):
         from_pretrained(str(bad))
+
+
+def test_a_run_records_what_it_trained_on_and_export_reads_it(zoo, tmp_path):
+    """Class names, counts, normalisation and input shape are resolved once, when training
+    starts, into state.json; export reads them from there (it needs neither the prepared
+    dataset nor the test report's class list)."""
+    from keras_lt.data.dataset import PreparedDataset
+
+    state = json.loads((zoo["run"] / "state.json").read_text())
+    ds = PreparedDataset(zoo["data"])
+    assert state["data"] == {"class_names": list(ds.class_names),
+                             "class_counts": [int(c) for c in ds.train_counts],
+                             "mean": [float(m) for m in ds.mean], "std": [float(s) for s in ds.std],
+                             "image_shape": [16, 16, 3]}
+    run = tmp_path / "run"
+    shutil.copytree(zoo["run"], run)
+    state["data"]["class_names"] = [f"digit {n}" for n in ds.class_names]
+    (run / "state.json").write_text(json.dumps(state))
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg["data"]["prepared"] = str(tmp_path / "gone")
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    folder = export_run(run, tmp_path / "folder")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["class_names"] == state["data"]["class_names"]
+    assert config["preprocessing"]["mean"] == state["data"]["mean"]

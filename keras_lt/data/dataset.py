@@ -232,6 +232,15 @@ def load_data(cfg):
     return ds, mean, std, (int(size[0]), int(size[1]), 3)
 
 
+def data_facts(ds, mean, std, image_shape):
+    """What a model is trained on, recorded in a run's ``state.json`` (``data``) and read by
+    export and evaluation: class names and training counts of ``ds``, the normalisation
+    and the input shape :func:`load_data` resolved."""
+    return {"class_names": list(ds.class_names), "class_counts": [int(c) for c in ds.train_counts],
+            "mean": [float(m) for m in mean], "std": [float(s) for s in std],
+            "image_shape": [int(v) for v in image_shape]}
+
+
 def statistics_note(mean, std, data_mean, data_std, tolerance=0.01):
     """One line when the normalisation in use (the recipe's ``data.mean``/``data.std``)
     differs from the dataset's own statistics by more than ``tolerance``; else ``None``."""

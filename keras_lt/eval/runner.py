@@ -130,9 +130,15 @@ def evaluate_checkpoint(run_dir, weights="best", split="test", data=None, out_di
         raise EvaluationError(f"{run_dir} is not a run directory (no config.yaml); "
                               f"pass a directory written by tools/train.py")
     cfg = load_config(cfg_path)
+    state_path = run_dir / "state.json"
+    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    # the model's own input: as the run resolved it (older runs: the recipe, else the size
+    # of the run's own data); other data is fitted to it
+    facts = state.get("data")
     if data:
-        if not cfg["data"].get("image_size"):
-            # keep the model at the size it was trained at: that of the run's own data
+        if facts:
+            cfg["data"]["image_size"] = list(facts["image_shape"][:2])
+        elif not cfg["data"].get("image_size"):
             trained = _prepared_image_size(cfg["data"].get("prepared"))
             if trained is not None:
                 cfg["data"]["image_size"] = list(trained)
@@ -147,6 +153,8 @@ def evaluate_checkpoint(run_dir, weights="best", split="test", data=None, out_di
         ds, mean, std, image_shape = load_data(cfg)
     except DatasetError as exc:
         raise EvaluationError(str(exc)) from None
+    if facts:
+        mean, std = facts["mean"], facts["std"]     # the normalisation it was trained with
     # the run's own training model (BCCL / Reb-SupCon checkpoints also hold heads,
     # queues and key encoders); it predicts with backbone + classifier
     model = build_method_model(cfg, ds.num_classes, [int(c) for c in ds.train_counts],
@@ -155,8 +163,6 @@ def evaluate_checkpoint(run_dir, weights="best", split="test", data=None, out_di
         model.load_weights(wpath, skip_mismatch=False)
     except Exception as exc:   # keras raises ValueError/KeyError variants per backend
         raise EvaluationError(f"cannot load {wpath} into the model of {cfg_path}: {exc}") from None
-    state_path = run_dir / "state.json"
-    state = json.loads(state_path.read_text()) if state_path.exists() else {}
     # the epoch whose weights are evaluated: the val-selected one, the last one, or
     # unknown for an arbitrary weights file
     weights_epoch = {"best": state.get("best_epoch"), "last": state.get("epoch")}.get(weights)

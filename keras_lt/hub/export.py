@@ -14,40 +14,26 @@ from keras_lt.hub.pretrained import PretrainedError, save_pretrained
 from keras_lt.models.builder import build_method_model
 
 
-def _classes_from_report(report):
+def _facts_of_older_run(recipe, report):
+    """:func:`~keras_lt.data.dataset.data_facts` of a run whose ``state.json`` predates
+    them: classes from its test report, normalisation and input size from the recipe, else
+    from its prepared dataset."""
     rows = sorted(report["per_class"], key=lambda r: r["class"])
-    return [r["name"] for r in rows], [int(r["train_count"]) for r in rows]
-
-
-def _open_dataset(recipe):
-    try:
-        return PreparedDataset(recipe["data"]["prepared"])
-    except (DatasetError, OSError, TypeError):
-        return None
-
-
-def _fill_normalisation(recipe):
-    """A recipe without ``data.mean``/``std`` trained with its dataset's: record those."""
-    if recipe["data"].get("mean") and recipe["data"].get("std"):
-        return
-    ds = _open_dataset(recipe)
-    if ds is None:
-        raise PretrainedError(f"the normalisation of {recipe['name']} is unknown: the recipe sets "
-                              f"no data.mean/std and its prepared dataset "
-                              f"{recipe['data']['prepared']!r} is not here")
-    recipe["data"]["mean"] = [float(m) for m in ds.mean]
-    recipe["data"]["std"] = [float(s) for s in ds.std]
-
-
-def _dataset_image_size(recipe):
-    """Input size of a recipe without ``data.image_size``: its prepared dataset's."""
-    ds = _open_dataset(recipe)
-    size = None if ds is None else ds.image_size
-    if size is None:
-        raise PretrainedError(f"the input size of {recipe['name']} is unknown: its prepared "
-                              f"dataset {recipe['data']['prepared']!r} is not here and the recipe "
-                              f"sets no data.image_size; pass --set data.image_size=[H,W]")
-    return size
+    data = recipe["data"]
+    ds = None
+    if not (data.get("mean") and data.get("std") and data.get("image_size")):
+        try:
+            ds = PreparedDataset(data["prepared"])
+        except (DatasetError, OSError, TypeError):
+            raise PretrainedError(f"the normalisation or input size of {recipe['name']} is "
+                                  f"unknown: the recipe does not set them and its prepared "
+                                  f"dataset {data['prepared']!r} is not here") from None
+    size = data.get("image_size") or ds.image_size
+    return {"class_names": [r["name"] for r in rows],
+            "class_counts": [int(r["train_count"]) for r in rows],
+            "mean": [float(m) for m in (data.get("mean") or ds.mean)],
+            "std": [float(v) for v in (data.get("std") or ds.std)],
+            "image_shape": [int(size[0]), int(size[1]), 3]}
 
 
 def training_facts(state, report_info):
@@ -107,10 +93,10 @@ def export_run(run_dir, out_dir, weights="best", overwrite=False, base_model=Non
     wpath = run_dir / f"{weights}.weights.h5" if weights in ("best", "last") else Path(weights)
     if not wpath.is_file():
         raise PretrainedError(f"weights file {wpath} does not exist")
-    class_names, counts = _classes_from_report(report)
-    _fill_normalisation(recipe)
-    shape = recipe["data"].get("image_size") or _dataset_image_size(recipe)
-    model = build_method_model(recipe, len(class_names), counts, (int(shape[0]), int(shape[1]), 3),
+    facts = state.get("data") or _facts_of_older_run(recipe, report)
+    class_names, counts = facts["class_names"], facts["class_counts"]
+    recipe["data"]["mean"], recipe["data"]["std"] = facts["mean"], facts["std"]
+    model = build_method_model(recipe, len(class_names), counts, tuple(facts["image_shape"]),
                                steps_per_epoch=1)
     model.load_weights(str(wpath))
     extra = [p for p in [run_dir / "test_report_per_class.png"] if p.is_file()]

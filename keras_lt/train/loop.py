@@ -37,7 +37,7 @@ import yaml
 
 from keras_lt.config import config_hash, validate_config
 from keras_lt.data.catalog import get_dataset_info
-from keras_lt.data.dataset import DatasetError, load_data
+from keras_lt.data.dataset import DatasetError, data_facts, load_data
 from keras_lt.data.pipeline import make_loader
 from keras_lt.eval.report import evaluate_model
 from keras_lt.eval.runner import final_report
@@ -417,6 +417,8 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None, max_steps
                  "config_hash": config_hash(cfg), "select_on": cfg["eval"]["select_on"],
                  "versions": run_info(), "dataset": str(cfg["data"]["prepared"]),
                  "dataset_provenance": ds.meta.get("provenance", {}), "train_seconds": 0.0}
+    # what the model is trained on, as resolved once here: export and evaluation read it
+    state.setdefault("data", data_facts(ds, mean, std, image_shape))
 
     try:
         get_method(cfg.get("method", "baseline")).check_views(cfg["data"]["views"])
