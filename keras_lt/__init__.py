@@ -27,4 +27,8 @@ def __getattr__(name):
     raise AttributeError(f"module 'keras_lt' has no attribute {name!r}")
 
 
+def __dir__():
+    return sorted({*globals(), *_LAZY})
+
+
 __all__ = ["from_pretrained", "save_pretrained", "list_models", "predict", "finetune_model"]

@@ -51,3 +51,16 @@ def test_write_report_files(tmp_path):
     png = (tmp_path / "r_per_class.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob("*.tmp-*"))
+
+
+def test_reports_are_written_without_matplotlib(tmp_path, monkeypatch, capsys):
+    """matplotlib is an extra (``keras-lt[train]``): without it a report keeps its JSON and
+    CSV files, skips the plot and says so, instead of failing at the end of a run."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)     # import matplotlib -> ImportError
+    m = lt_metrics([0, 1, 2, 2], [0, 1, 2, 0], [500, 50, 5], ["x", "y", "z"])
+    path = write_report(m, tmp_path, "r")
+    assert path.is_file() and (tmp_path / "r_per_class.csv").is_file()
+    assert not (tmp_path / "r_per_class.png").exists()
+    assert "matplotlib is not installed" in capsys.readouterr().err

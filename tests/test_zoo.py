@@ -575,3 +575,18 @@ def test_a_run_records_what_it_trained_on_and_export_reads_it(zoo, tmp_path):
     config = json.loads((folder / "config.json").read_text())
     assert config["class_names"] == state["data"]["class_names"]
     assert config["preprocessing"]["mean"] == state["data"]["mean"]
+
+
+def test_list_models_filters_and_prints_a_table():
+    bccl = keras_lt.list_models(published=True, method="bccl")
+    assert bccl and all(e.published and e.method == "bccl" for e in bccl)
+    assert {e.name for e in keras_lt.list_models(dataset="imagenetlt")} == {
+        "bccl-resnet50-imagenetlt", "bccl-resnext50-imagenetlt", "rebsupcon-resnet50-imagenetlt",
+        "rebsupcon-resnext50-imagenetlt"}
+    waiting = keras_lt.list_models(published=False)
+    assert waiting and not any(e.published for e in waiting)
+    table = repr(bccl).splitlines()
+    assert table[0].split() == ["name", "dataset", "method", "status", "test", "top-1"]
+    row = next(line for line in table if line.startswith("bccl-resnet32-cifar10lt-if100 "))
+    assert row.split()[-1] == "80.45" and "/" not in row          # no file paths
+    assert "from_pretrained" in dir(keras_lt) and "list_models" in dir(keras_lt)

@@ -8,6 +8,7 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-# torch==2.13.0 is pinned explicitly (the [torch] extra pins it too).
+# torch==2.13.0 is pinned here, not in the package metadata: an unpinned torch pulls several GB
+# of CUDA wheels, and a pin in the metadata would clash with a user's own torch build.
 .venv/bin/python -m pip install --quiet "torch==2.13.0" -e ".[all]"
 .venv/bin/python -c "import keras, keras_lt; print('keras', keras.__version__, '| keras_lt', keras_lt.__version__)"

@@ -10,6 +10,7 @@ classes sorted by frequency).
 import csv
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +47,14 @@ def _atomic_write_text(path, text):
 def plot_per_class(metrics, path, title=None):
     """PNG: per-class accuracy bars (classes sorted by training count, most
     frequent first, coloured by shot group) with the training count on a log
-    axis."""
-    import matplotlib
+    axis. Returns False, with a note, when matplotlib (the ``train`` extra) is not
+    installed: the reports are written without their plot."""
+    try:
+        import matplotlib
+    except ImportError:
+        print(f"note: matplotlib is not installed (pip install 'keras-lt[train]'): "
+              f"{Path(path).name} not drawn", file=sys.stderr)
+        return False
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -83,6 +90,7 @@ def plot_per_class(metrics, path, title=None):
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
     os.replace(tmp, path)
+    return True
 
 
 def write_report(metrics, out_dir, prefix="test_report", extra=None, plot=True):

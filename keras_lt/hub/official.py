@@ -192,9 +192,9 @@ def convert_official(src, out_dir, recipe, *, data=None, train_list=None, class_
                 "conversion": conversion}
     with tempfile.TemporaryDirectory() as tmp:
         plots = []
-        if metrics is not None:
-            plots.append(Path(tmp) / f"{split}_report_per_class.png")
-            plot_per_class(metrics, plots[0], title=f"{name} ({split})")
+        plot = Path(tmp) / f"{split}_report_per_class.png"
+        if metrics is not None and plot_per_class(metrics, plot, title=f"{name} ({split})"):
+            plots.append(plot)
         out = save_pretrained(model, out_dir, recipe, names, counts, eval_report=eval_report,
                               training=training,
                               data_provenance={} if ds is None else dict(ds.meta.get("provenance", {})),

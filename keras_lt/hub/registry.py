@@ -68,6 +68,11 @@ class ZooEntry:
     published: bool
     metrics: dict = field(default_factory=dict)     # split -> {top1, class_avg, many, medium, few}
 
+    def __repr__(self):
+        top1 = (self.metrics.get("test") or {}).get("top1")
+        score = "" if top1 is None else f", test top-1 {top1:.2f}"
+        return f"ZooEntry({self.name!r}, {self.dataset_title}, {self.status}{score})"
+
     @property
     def status(self):
         return "published" if self.published else "not trained"
@@ -112,10 +117,39 @@ def _entry(recipe_path):
                     published=published, metrics=_headline(card_dir) if published else {})
 
 
-def list_models(published_only=False):
-    """Every zoo entry (sorted by name) with its status and headline metrics."""
+class ZooList(list):
+    """The entries :func:`list_models` returns; its repr is a table, one line per entry."""
+
+    def __repr__(self):
+        if not self:
+            return "(no zoo entries)"
+        width = max(len(e.name) for e in self)
+        rows = [f"{'name':<{width}}  {'dataset':<18}  {'method':<9}  {'status':<11}  test top-1"]
+        for e in self:
+            top1 = (e.metrics.get("test") or {}).get("top1")
+            rows.append(f"{e.name:<{width}}  {e.dataset_title:<18}  {e.method:<9}  "
+                        f"{e.status:<11}  {'' if top1 is None else f'{top1:.2f}'}")
+        return "\n".join(rows)
+
+
+def list_models(published_only=False, *, published=None, method=None, dataset=None):
+    """Every zoo entry (sorted by name) with its status and headline metrics, optionally
+    filtered: ``published`` (True / False), ``method`` (a recipe method: ``"bccl"``,
+    ``"rebsupcon"``, ``"baseline"``), ``dataset`` (a benchmark id such as ``"cifar10lt"``).
+    ``published_only=True`` is ``published=True``.
+
+    >>> keras_lt.list_models(published=True, method="bccl")      # doctest: +SKIP
+    name                           dataset             method     status       test top-1
+    bccl-resnet32-cifar10lt-if10   CIFAR-10-LT IF10    bccl       published    81.61
+    ...
+    """
+    if published_only:
+        published = True
     entries = [e for e in (_entry(p) for p in sorted(zoo_configs_dir().glob("*.yaml"))) if e]
-    return [e for e in entries if e.published or not published_only]
+    return ZooList(e for e in entries
+                   if (published is None or e.published == bool(published))
+                   and (method is None or e.method == method)
+                   and (dataset is None or e.dataset == dataset))
 
 
 def get_entry(name):
