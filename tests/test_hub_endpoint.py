@@ -19,14 +19,14 @@ REPO = "acme/la-cifar10lt"
 LOAD = """
 import json, sys, keras_lt
 from keras_lt.hub.pretrained import resolve_pretrained
-repo, revision, cache = sys.argv[1], sys.argv[2] or None, sys.argv[3]
-path, source = resolve_pretrained(repo, revision=revision, cache_dir=cache)
-model = keras_lt.from_pretrained(repo, revision=revision, cache_dir=cache)
+repo, revision, cache, kw = sys.argv[1], sys.argv[2] or None, sys.argv[3], json.loads(sys.argv[4])
+path, source = resolve_pretrained(repo, revision=revision, cache_dir=cache, **kw)
+model = keras_lt.from_pretrained(repo, revision=revision, cache_dir=cache, **kw)
 print(json.dumps({"source": source, "path": str(path), "name": model.pretrained.name}))
 """
 
 
-def _load(repo, cache, endpoint=None, offline=False, revision=None):
+def _load(repo, cache, endpoint=None, offline=False, revision=None, **kw):
     """Resolve and load ``repo`` in a fresh interpreter; returns the CompletedProcess."""
     env = dict(os.environ, KERAS_BACKEND=keras.backend.backend())
     for key in ("HF_HUB_OFFLINE", "HF_ENDPOINT"):
@@ -35,8 +35,13 @@ def _load(repo, cache, endpoint=None, offline=False, revision=None):
         env["HF_ENDPOINT"] = endpoint
     if offline:
         env["HF_HUB_OFFLINE"] = "1"
-    return subprocess.run([sys.executable, "-c", LOAD, repo, revision or "", str(cache)],
-                          capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run([sys.executable, "-c", LOAD, repo, revision or "", str(cache),
+                           json.dumps(kw)], capture_output=True, text=True, env=env, timeout=300)
+
+
+def _result(proc):
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture
@@ -67,3 +72,38 @@ def test_missing_repo_names_the_endpoint(hub, tmp_path):
     proc = _load("acme/no-such-model", tmp_path / "hf-cache", endpoint=hub.endpoint)
     assert proc.returncode != 0
     assert f"cannot download acme/no-such-model from {hub.endpoint}" in proc.stderr
+
+
+def test_online_the_hub_decides_which_commit_a_cached_name_means(tmp_path):
+    """A copy in the cache does not hide a newer commit on the Hub; local_files_only keeps
+    to the cache and sends nothing; hf://owner/name is a Hub repository."""
+    cache = tmp_path / "hf-cache"
+    old = FakeHub(FOLDER, REPO, sha="a" * 40)
+    try:
+        assert "a" * 40 in _result(_load(f"hf://{REPO}", cache, endpoint=old.endpoint))["path"]
+    finally:
+        old.close()
+    new = FakeHub(FOLDER, REPO, sha="b" * 40)
+    try:
+        got = _result(_load(REPO, cache, endpoint=new.endpoint))
+        assert got["source"] == "hub" and "b" * 40 in got["path"]
+        n_requests = len(new.log)
+        got = _result(_load(REPO, cache, endpoint=new.endpoint, local_files_only=True))
+        assert got["source"] == "hf-cache" and len(new.log) == n_requests
+    finally:
+        new.close()
+
+
+def test_a_zoo_name_the_hub_cannot_serve_loads_the_bundled_copy(tmp_path):
+    """Online with the Hub unreachable (a closed port), a published zoo name loads from
+    model_cards/ and says so; a Hub id that is not a zoo name is an error."""
+    dead = "http://127.0.0.1:9"
+    proc = _load("la-resnet32-cifar10lt-if100", tmp_path / "hf-cache", endpoint=dead)
+    assert _result(proc)["source"] == "bundled"
+    assert "could not be fetched" in proc.stderr and "using the copy bundled" in proc.stderr
+    proc = _load(REPO, tmp_path / "hf-cache", endpoint=dead)
+    assert proc.returncode != 0 and f"cannot download {REPO}" in proc.stderr
+    proc = _load(REPO, tmp_path / "hf-cache", endpoint=dead, force_download=True,
+                 local_files_only=True)
+    assert proc.returncode != 0 and "force_download needs the Hub" in proc.stderr
+

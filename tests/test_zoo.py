@@ -124,6 +124,11 @@ def test_unpublished_entry_names_its_training_command(zoo):
 def test_real_zoo_unpublished_entries_say_how_to_train():
     with pytest.raises(PretrainedError, match="zoo_configs/rebsupcon-resnext50-imagenetlt.yaml"):
         from_pretrained("rebsupcon-resnext50-imagenetlt")
+    with pytest.raises(PretrainedError, match=r"(?s)bccl-resnet50-imagenetlt has no published "
+                                              r"checkpoint.*tools/train.py --config .*"
+                                              r"tools/convert_torch.py <release .pth> --recipe "
+                                              r"bccl-resnet50-imagenetlt"):
+        from_pretrained("bccl-resnet50-imagenetlt")
 
 
 # ---------------------------------------------------------------------------- loading

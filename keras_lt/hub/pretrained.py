@@ -15,17 +15,20 @@ A pretrained folder (also the exact content of a Hub repository) holds::
 No pickle anywhere: weights are safetensors or Keras ``.weights.h5``; models are
 rebuilt from ``config.json`` with registered classes only.
 
-Resolution order of :func:`from_pretrained`: a local directory; else a zoo name or
-Hub repository id: the Hugging Face cache (``snapshot_download(local_files_only=True)``,
-any ``revision``), then the repository's own ``model_cards/<name>/`` (the published
-content, so a fresh clone loads offline; only without ``revision``), then the Hub
-(unless ``HF_HUB_OFFLINE`` is set; ``HF_ENDPOINT`` is honoured by huggingface_hub).
+Resolution order of :func:`from_pretrained`: a local directory; else a zoo name or Hub
+repository id (``owner/name``, ``hf://owner/name``). Online, the Hub (``snapshot_download``:
+it resolves ``revision``, default ``main``, to a commit and reuses a cached copy of that
+commit; ``HF_ENDPOINT`` is honoured); when the Hub cannot serve a zoo name, the repository's
+own ``model_cards/<name>/`` (the published content; only without ``revision``). Offline
+(``HF_HUB_OFFLINE=1`` or ``local_files_only=True``): the Hugging Face cache, then
+``model_cards/<name>/``.
 """
 
 import datetime as _dt
 import json
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -276,47 +279,79 @@ def _from_cache(repo_id, revision, cache_dir):
         return None
 
 
-def resolve_pretrained(name_or_path, revision=None, cache_dir=None):
-    """The local folder of a pretrained model, and where it came from
-    (``local``, ``hf-cache``, ``bundled`` or ``hub``). See the module docstring."""
+HUB_PREFIX = "hf://"
+
+
+def resolve_pretrained(name_or_path, revision=None, cache_dir=None, token=None,
+                       local_files_only=False, force_download=False):
+    """The local folder of a pretrained model, and where it came from (``local``,
+    ``hf-cache``, ``bundled`` or ``hub``). See the module docstring.
+
+    ``name_or_path``: a folder, a zoo name, a Hub id ``owner/name`` or ``hf://owner/name``.
+    Online, the Hub says which commit a name (at ``revision``) means, as huggingface_hub
+    resolves it (a copy already in the cache is reused when it is that commit); offline
+    (``HF_HUB_OFFLINE=1`` or ``local_files_only=True``) the cache answers. A zoo name the Hub
+    cannot serve falls back to the copy bundled in ``model_cards/`` (without ``revision``)."""
     name = str(name_or_path)
-    path = Path(name).expanduser()
-    if path.is_dir():
-        if not (path / CONFIG_FILE).is_file():
-            raise PretrainedError(f"{path} is not a keras-lt pretrained folder (no {CONFIG_FILE}); "
-                                  f"write one with keras_lt.save_pretrained or tools/export.py")
-        return path, "local"
-    if _looks_like_path(name):
-        raise PretrainedError(f"no such directory: {path}")
+    hub_uri = name.startswith(HUB_PREFIX)
+    if hub_uri:
+        name = name[len(HUB_PREFIX):].strip("/")
+        if name.count("/") != 1:
+            raise PretrainedError(f"{name_or_path!r} is not a Hub repository: write "
+                                  f"hf://<owner>/<name>")
+    else:
+        path = Path(name).expanduser()
+        if path.is_dir():
+            if not (path / CONFIG_FILE).is_file():
+                raise PretrainedError(f"{path} is not a keras-lt pretrained folder (no "
+                                      f"{CONFIG_FILE}); write one with keras_lt.save_pretrained "
+                                      f"or tools/export.py")
+            return path, "local"
+        if _looks_like_path(name):
+            raise PretrainedError(f"no such directory: {path}")
     entry = find_entry(name)
     if entry is None and "/" not in name:
         get_entry(name)                                  # raises with close names
     repo_id = entry.repo_id if entry else name
     if entry is not None and not entry.published:
-        raise PretrainedError(f"{entry.name} has no published checkpoint yet (no "
-                              f"model_cards/{entry.name}/). Train and export it with:\n  "
-                              f"{entry.train_command}")
-    cached = _from_cache(repo_id, revision, cache_dir)
-    if cached is not None:
-        return cached, "hf-cache"
-    if entry is not None and revision is None:
-        return entry.card_dir, "bundled"
-    if _offline():
+        recipe = f"zoo_configs/{entry.name}.yaml"
+        raise PretrainedError(
+            f"{entry.name} has no published checkpoint yet (its recipe is {recipe}). Train and "
+            f"export it with:\n  {entry.train_command}\nor convert the authors' PyTorch release "
+            f"of it:\n  python tools/convert_torch.py <release .pth> --recipe {entry.name} "
+            f"--data <prepared dataset> --out model_cards/{entry.name}")
+    offline = local_files_only or _offline()
+    if offline:
+        if force_download:
+            raise PretrainedError(f"force_download needs the Hub, but "
+                                  f"{'local_files_only is set' if local_files_only else 'HF_HUB_OFFLINE is set'}")
+        cached = _from_cache(repo_id, revision, cache_dir)
+        if cached is not None:
+            return cached, "hf-cache"
+        if entry is not None and revision is None:
+            return entry.card_dir, "bundled"
         from huggingface_hub import constants
 
         where = cache_dir or constants.HF_HUB_CACHE
         rev = f" --revision {revision}" if revision else ""
+        why = "local_files_only is set" if local_files_only else "HF_HUB_OFFLINE is set"
         raise PretrainedError(
             f"{repo_id}{'@' + revision if revision else ''} is not in the Hugging Face cache "
-            f"({where}) and HF_HUB_OFFLINE is set. On a machine with Hub access run "
+            f"({where}) and {why}. On a machine with Hub access run "
             f"`hf download {repo_id}{rev}` and copy its cache here (or point HF_HUB_CACHE at "
-            f"it), unset HF_HUB_OFFLINE to download, or pass a local folder")
+            f"it), go online to download, or pass a local folder")
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir)), "hub"
+        return Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir,
+                                      token=token, force_download=force_download)), "hub"
     except Exception as exc:
         endpoint = os.environ.get("HF_ENDPOINT", "the default Hub endpoint")
+        if entry is not None and revision is None and not force_download:
+            print(f"note: {repo_id} could not be fetched from {endpoint} "
+                  f"({type(exc).__name__}); using the copy bundled in model_cards/ "
+                  f"(HF_HUB_OFFLINE=1 skips the Hub)", file=sys.stderr)
+            return entry.card_dir, "bundled"
         raise PretrainedError(
             f"cannot download {repo_id}{'@' + revision if revision else ''} from {endpoint}: "
             f"{type(exc).__name__}: {exc}. Check the name and network, set HF_ENDPOINT to a "
@@ -431,9 +466,11 @@ def load_pretrained_dir(directory, for_training=False, steps_per_epoch=1):
 
 
 def from_pretrained(name_or_path, revision=None, for_training=False, cache_dir=None,
-                    steps_per_epoch=1):
+                    steps_per_epoch=1, token=None, local_files_only=False, force_download=False):
     """Load a zoo model by name (``"bccl-resnet32-cifar10lt-if100"``), Hub repository
-    id (``"org/name"``) or local folder, on the current Keras backend.
+    (``"org/name"`` or ``"hf://org/name"``) or local folder, on the current Keras backend.
+    ``revision``, ``token``, ``cache_dir``, ``local_files_only`` and ``force_download`` mean
+    what they mean to huggingface_hub (see :func:`resolve_pretrained` for the order).
 
     Returns the inference model (backbone + classifier, ``model(images) -> logits``)
     with ``model.pretrained`` (:class:`PretrainedInfo`: class names, training class
@@ -444,7 +481,9 @@ def from_pretrained(name_or_path, revision=None, for_training=False, cache_dir=N
     >>> model = keras_lt.from_pretrained("bccl-resnet32-cifar10lt-if100")   # doctest: +SKIP
     >>> keras_lt.predict(model, "cat.jpg", top_k=3)                          # doctest: +SKIP
     """
-    directory, _ = resolve_pretrained(name_or_path, revision, cache_dir)
+    directory, _ = resolve_pretrained(name_or_path, revision, cache_dir, token=token,
+                                      local_files_only=local_files_only,
+                                      force_download=force_download)
     return load_pretrained_dir(directory, for_training=for_training,
                                steps_per_epoch=steps_per_epoch)
 
