@@ -408,6 +408,8 @@ def test_real_cifar10_jpeg_lt(tmp_path):
 def _cli():
     import importlib.util
 
+    if str(ROOT / "tools") not in sys.path:      # the tool imports its neighbour _bootstrap
+        sys.path.insert(0, str(ROOT / "tools"))
     spec = importlib.util.spec_from_file_location("prepare_data_cli",
                                                   ROOT / "tools" / "prepare_data.py")
     mod = importlib.util.module_from_spec(spec)
