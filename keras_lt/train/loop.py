@@ -386,15 +386,7 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None, max_steps
     started = time.perf_counter() if started is None else started
     run_dir = Path(run_dir)
     resume = resume or resume_from is not None
-    validate_config(cfg)
-    if max_steps is not None and (resume or int(max_steps) < 1):
-        raise TrainingError(f"max_steps must be a positive number of steps of a new run, "
-                            f"got {max_steps!r}{' with resume' if resume else ''}")
-    if not resume:
-        if (run_dir / STATE).exists() or (run_dir / CHECKPOINT / STATE).exists():
-            raise TrainingError(f"{run_dir} already holds a run; pass --resume to continue it "
-                                f"or choose another --run-dir")
-        check_run_dir(run_dir)
+    _check_start(cfg, run_dir, resume, max_steps)
     try:
         ds, mean, std, image_shape = load_data(cfg)
     except DatasetError as exc:
@@ -406,20 +398,9 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None, max_steps
         print(note, flush=True)
     counts = [int(c) for c in ds.train_counts]
     optim = cfg["optim"]
-    if resume:
-        state, resume_weights, legacy = open_resume_state(run_dir, resume_from)
-        if state.get("config_hash") != config_hash(cfg):
-            raise TrainingError(f"cannot resume {run_dir}: its recipe (hash {state.get('config_hash')}) "
-                                f"differs from this one ({config_hash(cfg)}); use the saved "
-                                f"{run_dir / 'config.yaml'}")
-    else:
-        state = {"epoch": 0, "best_score": None, "best_epoch": None, "history": [],
-                 "config_hash": config_hash(cfg), "select_on": cfg["eval"]["select_on"],
-                 "versions": run_info(), "dataset": str(cfg["data"]["prepared"]),
-                 "dataset_provenance": ds.meta.get("provenance", {}), "train_seconds": 0.0}
+    state, resume_weights, legacy = _run_state(cfg, run_dir, resume, resume_from, ds)
     # what the model is trained on, as resolved once here: export and evaluation read it
     state.setdefault("data", data_facts(ds, mean, std, image_shape))
-
     try:
         get_method(cfg.get("method", "baseline")).check_views(cfg["data"]["views"])
     except ValueError as exc:
@@ -428,33 +409,16 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None, max_steps
     # every view makes images of the model's input size: the recipe's data.image_size, else
     # the dataset's own (never a view's CIFAR / ImageNet default)
     view_size = list(image_shape[:2])
-    try:
-        loader = make_loader(train_split, views=cfg["data"]["views"],
-                             batch_size=optim["batch_size"], mean=mean, std=std, shuffle=True,
-                             seed=int(cfg["seed"]), drop_last=True,
-                             workers=int(cfg["data"]["workers"]), image_size=view_size)
-    except ValueError as exc:
-        raise TrainingError(f"cannot build the training loader: {exc}") from None
+    loader = _train_loader(cfg, train_split, mean, std, view_size)
     try:
         model, initial_epoch, frozen, found = _start_model(
             cfg, ds, counts, image_shape, len(loader), state if resume else None,
-            resume_weights if resume else None, legacy if resume else False, run_dir, max_steps,
-            copied=resume_from is not None)
+            resume_weights, legacy, run_dir, max_steps, copied=resume_from is not None)
         # nothing is written before this point: a start that fails leaves no run directory
-        if not resume:
-            create_run_dir(run_dir, cfg)
-        elif resume_from is not None:
-            try:
-                mirror_checkpoint(resume_from, run_dir / CHECKPOINT)
-                publish_view(run_dir / CHECKPOINT, run_dir, state)
-                if not (run_dir / CONFIG).exists() and (run_dir / CHECKPOINT / CONFIG).exists():
-                    atomic_copy(run_dir / CHECKPOINT / CONFIG, run_dir / CONFIG)
-            except (CheckpointError, OSError) as exc:
-                raise TrainingError(f"cannot resume from {resume_from}: {exc}") from None
+        _install_run(cfg, run_dir, resume, resume_from, state)
     except BaseException:
         loader.close()
         raise
-    steps = len(loader)
     if resume:
         loader.set_epoch(initial_epoch)
         if mirror is not None:      # the copy is complete from the start, not one epoch later
@@ -475,35 +439,98 @@ def train(cfg, run_dir, resume=False, verbose="auto", stop_after=None, max_steps
                                   view_size)
 
     ckpt = EpochCheckpoint(run_dir, state, val_fn, cfg["eval"]["every"], cfg["eval"]["select_on"],
-                           optim["epochs"], steps * optim["batch_size"], mirror=mirror)
+                           optim["epochs"], len(loader) * optim["batch_size"], mirror=mirror)
     if verbose == "auto":
         verbose = cfg["runtime"].get("verbose", "auto")
-    verbose = resolve_verbose(verbose)
     end_epoch = optim["epochs"]
     if stop_after is not None:
         end_epoch = min(end_epoch, initial_epoch + max(int(stop_after), 0))
-    # shuffle=False: the loader shuffles itself, as a function of (seed, epoch);
-    # keras' own shuffling of batch indices would make resumed runs differ.
-    fit_kw = dict(callbacks=[loader.epoch_callback(), ckpt, RunProgbar(optim["epochs"])],
-                  verbose=verbose, shuffle=False)
-    if frozen and initial_epoch < min(freeze_epochs(cfg), end_epoch):
-        last = min(freeze_epochs(cfg), end_epoch)
-        print(f"{epochs_label(initial_epoch + 1, last)} of {optim['epochs']}: backbone frozen",
-              flush=True)
-        model.fit(loader, epochs=last, initial_epoch=initial_epoch, **fit_kw)
-        initial_epoch = last
-    if frozen and freeze_epochs(cfg) <= initial_epoch < end_epoch:
-        unfreeze_backbone(model, cfg, counts, steps, initial_epoch)
-        print(f"{epochs_label(initial_epoch + 1, optim['epochs'])} of {optim['epochs']}: "
-              f"backbone trained", flush=True)
-    if initial_epoch < end_epoch:
-        model.fit(loader, epochs=end_epoch, initial_epoch=initial_epoch, **fit_kw)
+    _fit(model, loader, cfg, counts, ckpt, initial_epoch, end_epoch, frozen,
+         resolve_verbose(verbose))
     loader.close()
     if end_epoch < optim["epochs"]:
         print(f"stopped after epoch {end_epoch} of {optim['epochs']}; continue with "
               f"tools/train.py --run-dir {run_dir} --resume", flush=True)
         return None
     return final_report(model, ds, cfg, run_dir, state, mean, std)
+
+
+def _check_start(cfg, run_dir, resume, max_steps):
+    """The recipe's values, ``max_steps`` and (for a new run) the run directory, checked
+    before anything is read or written."""
+    validate_config(cfg)
+    if max_steps is not None and (resume or int(max_steps) < 1):
+        raise TrainingError(f"max_steps must be a positive number of steps of a new run, "
+                            f"got {max_steps!r}{' with resume' if resume else ''}")
+    if not resume:
+        if (run_dir / STATE).exists() or (run_dir / CHECKPOINT / STATE).exists():
+            raise TrainingError(f"{run_dir} already holds a run; pass --resume to continue it "
+                                f"or choose another --run-dir")
+        check_run_dir(run_dir)
+
+
+def _run_state(cfg, run_dir, resume, resume_from, ds):
+    """``(state, resume weights, legacy)``: the committed state of a resumed run (its recipe
+    must be this one) or the fresh state of a new run (``None, False`` for the rest)."""
+    if not resume:
+        state = {"epoch": 0, "best_score": None, "best_epoch": None, "history": [],
+                 "config_hash": config_hash(cfg), "select_on": cfg["eval"]["select_on"],
+                 "versions": run_info(), "dataset": str(cfg["data"]["prepared"]),
+                 "dataset_provenance": ds.meta.get("provenance", {}), "train_seconds": 0.0}
+        return state, None, False
+    state, resume_weights, legacy = open_resume_state(run_dir, resume_from)
+    if state.get("config_hash") != config_hash(cfg):
+        raise TrainingError(f"cannot resume {run_dir}: its recipe (hash {state.get('config_hash')}) "
+                            f"differs from this one ({config_hash(cfg)}); use the saved "
+                            f"{run_dir / 'config.yaml'}")
+    return state, resume_weights, legacy
+
+
+def _train_loader(cfg, train_split, mean, std, view_size):
+    """The training loader: the recipe's views, shuffled as a function of (seed, epoch)."""
+    try:
+        return make_loader(train_split, views=cfg["data"]["views"],
+                           batch_size=cfg["optim"]["batch_size"], mean=mean, std=std,
+                           shuffle=True, seed=int(cfg["seed"]), drop_last=True,
+                           workers=int(cfg["data"]["workers"]), image_size=view_size)
+    except ValueError as exc:
+        raise TrainingError(f"cannot build the training loader: {exc}") from None
+
+
+def _install_run(cfg, run_dir, resume, resume_from, state):
+    """Create a new run's directory, or copy a checkpoint from ``resume_from`` into it."""
+    if not resume:
+        create_run_dir(run_dir, cfg)
+    elif resume_from is not None:
+        try:
+            mirror_checkpoint(resume_from, run_dir / CHECKPOINT)
+            publish_view(run_dir / CHECKPOINT, run_dir, state)
+            if not (run_dir / CONFIG).exists() and (run_dir / CHECKPOINT / CONFIG).exists():
+                atomic_copy(run_dir / CHECKPOINT / CONFIG, run_dir / CONFIG)
+        except (CheckpointError, OSError) as exc:
+            raise TrainingError(f"cannot resume from {resume_from}: {exc}") from None
+
+
+def _fit(model, loader, cfg, counts, ckpt, initial_epoch, end_epoch, frozen, verbose):
+    """``model.fit`` from ``initial_epoch`` to ``end_epoch``: with a frozen backbone up to
+    ``finetune.freeze_backbone_epochs``, then the whole model."""
+    epochs = cfg["optim"]["epochs"]
+    # shuffle=False: the loader shuffles itself, as a function of (seed, epoch);
+    # keras' own shuffling of batch indices would make resumed runs differ.
+    fit_kw = dict(callbacks=[loader.epoch_callback(), ckpt, RunProgbar(epochs)],
+                  verbose=verbose, shuffle=False)
+    if frozen and initial_epoch < min(freeze_epochs(cfg), end_epoch):
+        last = min(freeze_epochs(cfg), end_epoch)
+        print(f"{epochs_label(initial_epoch + 1, last)} of {epochs}: backbone frozen",
+              flush=True)
+        model.fit(loader, epochs=last, initial_epoch=initial_epoch, **fit_kw)
+        initial_epoch = last
+    if frozen and freeze_epochs(cfg) <= initial_epoch < end_epoch:
+        unfreeze_backbone(model, cfg, counts, len(loader), initial_epoch)
+        print(f"{epochs_label(initial_epoch + 1, epochs)} of {epochs}: backbone trained",
+              flush=True)
+    if initial_epoch < end_epoch:
+        model.fit(loader, epochs=end_epoch, initial_epoch=initial_epoch, **fit_kw)
 
 
 def finetune_model(init, data, run_dir, config=None, overrides=(), freeze_backbone_epochs=None,
