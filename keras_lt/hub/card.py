@@ -207,18 +207,43 @@ def _paper_lines(name, eval_report):
 
 def render_card(config, metadata, eval_report, images=()):
     """The model card (README.md text) of a pretrained folder."""
-    name = config["name"]
-    recipe = config["recipe"]
-    training = metadata.get("training", {})
     conv = conversion_of(metadata)
+    front = yaml.safe_dump(card_metadata(config, eval_report, metadata), sort_keys=False)
+    lines = ["---", front.rstrip(), "---", "", f"# {config['name']}", ""]
+    lines += _intro_lines(config, metadata, conv)
+    lines += ["", "## Results", ""] + _results_lines(eval_report)
+    lines += _paper_lines(config["name"], eval_report)
+    for img in images:
+        lines += ["", f"![{img}]({img})"]
+    if conv:
+        lines += ["", "## Source", ""] + _source_lines(conv, metadata, config["recipe"],
+                                                       metadata.get("training", {}))
+    else:
+        lines += ["", "## Training", ""] + _training_lines(config, metadata)
+    lines += [f"- Parameters (backbone + classifier): {metadata.get('parameters', '?'):,}"
+              if isinstance(metadata.get("parameters"), int) else "- Parameters: ?"]
+    lines += ["", "## Data", ""] + _provenance_lines(metadata.get("data_provenance"))
+    counts = config["class_counts"]
+    if conv:
+        lines.append(f"- Classes and training counts from: {conv['classes_from']}")
+    lines += [f"- Training images per class: {', '.join(str(c) for c in counts[:20])}"
+              + (" ..." if len(counts) > 20 else "") + f" ({sum(counts)} in all)"]
+    lines += _use_lines(config["name"], conv)
+    lines += ["", "## Limitations", ""] + _limitation_lines(config, metadata, eval_report, conv)
+    return "\n".join(lines) + "\n"
+
+
+def _intro_lines(config, metadata, conv):
+    """What the model is: method, backbone, data, and where the weights come from."""
+    recipe = config["recipe"]
     title, citation, ablation = method_of(recipe)
     if conv:
         source = conv["source_method"]
         title, citation = (CONVERTED_ONLY[source] if source in CONVERTED_ONLY else
                            get_method(source).describe({})[:2])
+        ablation = None
     _, data_title = dataset_of(recipe, metadata)
     arch = config["architecture"]
-    front = yaml.safe_dump(card_metadata(config, eval_report, metadata), sort_keys=False)
     what = (f"**{title}** ({citation}) with a {arch['backbone']} backbone and a "
             f"{arch['classifier']} classifier")
     if conv:
@@ -229,56 +254,58 @@ def render_card(config, metadata, eval_report, images=()):
     else:
         intro = (f"{what}, trained on {data_title or 'a long-tailed dataset'} with keras-lt. "
                  f"It runs on the torch, TensorFlow and JAX backends of Keras 3.")
-    lines = ["---", front.rstrip(), "---", "", f"# {name}", "", intro]
+    lines = [intro]
     if ablation:
         lines += ["", f"This is an ablation: {ablation}."]
     if config.get("base_model"):
         lines += ["", f"Fine-tuned from `{config['base_model']}`."]
-    lines += ["", "## Results", ""]
-    if eval_report:
-        lines += ["| split | images | top-1 | class-average | many-shot | medium-shot | few-shot |",
-                  "|---|---|---|---|---|---|---|"]
-        for split, r in eval_report.items():
-            lines.append(f"| {split} | {r.get('num_samples', '?')} | {_pct(r.get('top1'))} | "
-                         f"{_pct(r.get('class_avg'))} | {_pct(r.get('many'))} | "
-                         f"{_pct(r.get('medium'))} | {_pct(r.get('few'))} |")
-        lines += ["", "Shot groups by training images per class: many > 100, medium 20–100, "
-                  "few < 20 (a dash: no class in the group). Numbers from `eval_results.json`."]
-    else:
-        lines.append("Not evaluated.")
-    lines += _paper_lines(name, eval_report)
-    for img in images:
-        lines += ["", f"![{img}]({img})"]
-    if conv:
-        lines += ["", "## Source", ""] + _source_lines(conv, metadata, recipe, training)
-    else:
-        lines += ["", "## Training", ""]
-        lines += _budget_lines(recipe, training)
-        overrides = recipe_overrides(recipe)
-        cmd = f"python tools/train.py --config zoo_configs/{name}.yaml"
-        cmd += "".join(f" --set {shlex.quote(o)}" for o in overrides)
-        cmd += f" --run-dir runs/{name} --backend {training.get('backend', 'torch')}"
-        lines += [f"- Recipe: `zoo_configs/{name}.yaml` (hash `{metadata.get('recipe_hash', '?')}`)"
-                  + (f" with overrides `{' '.join(map(shlex.quote, overrides))}`" if overrides else ""),
-                  f"- Reproduce: `{cmd}`"]
-        if training.get("note"):
-            lines.append(f"- Why it departs from the recipe: {training['note']}")
-    lines += [f"- Parameters (backbone + classifier): {metadata.get('parameters', '?'):,}"
-              if isinstance(metadata.get("parameters"), int) else "- Parameters: ?"]
-    lines += ["", "## Data", ""] + _provenance_lines(metadata.get("data_provenance"))
-    counts = config["class_counts"]
-    if conv:
-        lines.append(f"- Classes and training counts from: {conv['classes_from']}")
-    lines += [f"- Training images per class: {', '.join(str(c) for c in counts[:20])}"
-              + (" ..." if len(counts) > 20 else "") + f" ({sum(counts)} in all)"]
+    return lines
+
+
+def _results_lines(eval_report):
+    if not eval_report:
+        return ["Not evaluated."]
+    lines = ["| split | images | top-1 | class-average | many-shot | medium-shot | few-shot |",
+             "|---|---|---|---|---|---|---|"]
+    for split, r in eval_report.items():
+        lines.append(f"| {split} | {r.get('num_samples', '?')} | {_pct(r.get('top1'))} | "
+                     f"{_pct(r.get('class_avg'))} | {_pct(r.get('many'))} | "
+                     f"{_pct(r.get('medium'))} | {_pct(r.get('few'))} |")
+    return lines + ["", "Shot groups by training images per class: many > 100, medium 20–100, "
+                    "few < 20 (a dash: no class in the group). Numbers from `eval_results.json`."]
+
+
+def _training_lines(config, metadata):
+    """Budget, the recipe and the command that reproduces the checkpoint."""
+    name, recipe = config["name"], config["recipe"]
+    training = metadata.get("training", {})
+    lines = _budget_lines(recipe, training)
+    overrides = recipe_overrides(recipe)
+    cmd = f"python tools/train.py --config zoo_configs/{name}.yaml"
+    cmd += "".join(f" --set {shlex.quote(o)}" for o in overrides)
+    cmd += f" --run-dir runs/{name} --backend {training.get('backend', 'torch')}"
+    lines += [f"- Recipe: `zoo_configs/{name}.yaml` (hash `{metadata.get('recipe_hash', '?')}`)"
+              + (f" with overrides `{' '.join(map(shlex.quote, overrides))}`" if overrides else ""),
+              f"- Reproduce: `{cmd}`"]
+    if training.get("note"):
+        lines.append(f"- Why it departs from the recipe: {training['note']}")
+    return lines
+
+
+def _use_lines(name, conv):
     load_as = f"./{name}" if conv else name
-    lines += ["", "## Use", "", "```python", "import keras_lt", "",
-              f'model = keras_lt.from_pretrained("{load_as}")       # any Keras backend',
-              'keras_lt.predict(model, ["image.jpg"], top_k=3)   # labels + probabilities',
-              "```", "", "Fine-tune on your own long-tailed data (a prepared dataset, see the "
-              "keras-lt README):", "", "```bash",
-              f"python tools/train.py --init {load_as} --data data_cache/my-dataset --run-dir runs/my-ft",
-              "```", "", "## Limitations", ""]
+    return ["", "## Use", "", "```python", "import keras_lt", "",
+            f'model = keras_lt.from_pretrained("{load_as}")       # any Keras backend',
+            'keras_lt.predict(model, ["image.jpg"], top_k=3)   # labels + probabilities',
+            "```", "", "Fine-tune on your own long-tailed data (a prepared dataset, see the "
+            "keras-lt README):", "", "```bash",
+            f"python tools/train.py --init {load_as} --data data_cache/my-dataset --run-dir runs/my-ft",
+            "```"]
+
+
+def _limitation_lines(config, metadata, eval_report, conv):
+    name, recipe = config["name"], config["recipe"]
+    training = metadata.get("training", {})
     lim = []
     if conv:
         lim.append("These are the authors' weights: the license and terms of "
@@ -295,8 +322,7 @@ def render_card(config, metadata, eval_report, images=()):
                    "numbers were measured once, after selection.")
     lim.append("Long-tailed benchmarks measure balanced test accuracy; real deployments have "
                "other label distributions and domain shifts.")
-    lines += [f"- {x}" for x in lim]
-    return "\n".join(lines) + "\n"
+    return [f"- {x}" for x in lim]
 
 
 def _zoo_epochs(name, recipe):
