@@ -18,6 +18,7 @@ form (``dCE/dlogit_c = p_c - [c = y]``).
 import numpy as np
 
 from keras_lt.data.pipeline import make_loader
+from keras_lt.utils.files import replace_atomically
 
 __all__ = ["features_and_logits", "classifier_gradient_norms", "plot_gradient_norms",
            "pick_spread_classes", "tsne_plot"]
@@ -81,8 +82,6 @@ def classifier_gradient_norms(model, feats, logits, labels):
 def plot_gradient_norms(norms, train_counts, path, title=None):
     """Bar plot of the positive / negative gradient norms against the class index
     sorted by training frequency (most frequent first); writes a PNG atomically."""
-    import os
-
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -98,10 +97,8 @@ def plot_gradient_norms(norms, train_counts, path, title=None):
     ax.set_title(title or "Per-class classifier gradient norms")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = f"{path}.tmp-{os.getpid()}.png"
-    fig.savefig(tmp, dpi=120)
+    replace_atomically(path, lambda tmp: fig.savefig(tmp, dpi=120))
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def pick_spread_classes(train_counts, k=10):
@@ -116,8 +113,6 @@ def tsne_plot(feats, labels, classes, path, class_names=None, per_class=200, see
     """t-SNE (scikit-learn) of the features of ``classes`` (up to ``per_class``
     samples each), one colour per class; writes a PNG atomically. Returns the
     (n, 2) embedding and its labels."""
-    import os
-
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -144,8 +139,6 @@ def tsne_plot(feats, labels, classes, path, class_names=None, per_class=200, see
     ax.set_title(title or "t-SNE of backbone features")
     ax.legend(fontsize=7, markerscale=2, loc="best")
     fig.tight_layout()
-    tmp = f"{path}.tmp-{os.getpid()}.png"
-    fig.savefig(tmp, dpi=120)
+    replace_atomically(path, lambda tmp: fig.savefig(tmp, dpi=120))
     plt.close(fig)
-    os.replace(tmp, path)
     return emb, labels[take]

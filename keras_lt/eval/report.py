@@ -9,7 +9,6 @@ classes sorted by frequency).
 
 import csv
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from keras_lt.data.pipeline import make_loader
 from keras_lt.eval.metrics import lt_metrics
+from keras_lt.utils.files import atomic_write_text, replace_atomically
 
 
 def predict_logits(model, split, mean, std, eval_view="cifar_eval", batch_size=256, image_size=None):
@@ -35,13 +35,6 @@ def evaluate_model(model, split, train_counts, class_names, mean, std, eval_view
     """Predict ``split`` and return :func:`~keras_lt.eval.metrics.lt_metrics` of it."""
     logits = predict_logits(model, split, mean, std, eval_view, batch_size, image_size)
     return lt_metrics(np.asarray(split.labels), logits.argmax(axis=1), train_counts, class_names)
-
-
-def _atomic_write_text(path, text):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def plot_per_class(metrics, path, title=None):
@@ -86,10 +79,8 @@ def plot_per_class(metrics, path, title=None):
                  f"many {pct(metrics['many'])}  medium {pct(metrics['medium'])}  few {pct(metrics['few'])}",
                  fontsize=9)
     fig.tight_layout()
-    tmp = f"{path}.tmp-{os.getpid()}.png"
-    fig.savefig(tmp, dpi=110)
+    replace_atomically(path, lambda tmp: fig.savefig(tmp, dpi=110))
     plt.close(fig)
-    os.replace(tmp, path)
     return True
 
 
@@ -103,15 +94,15 @@ def write_report(metrics, out_dir, prefix="test_report", extra=None, plot=True):
     out_dir.mkdir(parents=True, exist_ok=True)
     data = {"info": dict(extra or {}), **{k: v for k, v in metrics.items() if k != "confusion"}}
     json_path = out_dir / f"{prefix}.json"
-    _atomic_write_text(json_path, json.dumps(data, indent=2) + "\n")
+    atomic_write_text(json_path, json.dumps(data, indent=2) + "\n")
     lines = ["class,name,train_count,group,support,accuracy"]
     for r in metrics["per_class"]:
         acc = "" if r["accuracy"] is None else f"{r['accuracy']:.6f}"
         name = str(r["name"]).replace(",", " ")
         lines.append(f"{r['class']},{name},{r['train_count']},{r['group']},{r['support']},{acc}")
-    _atomic_write_text(out_dir / f"{prefix}_per_class.csv", "\n".join(lines) + "\n")
+    atomic_write_text(out_dir / f"{prefix}_per_class.csv", "\n".join(lines) + "\n")
     cm_lines = [",".join(str(v) for v in row) for row in metrics["confusion"]]
-    _atomic_write_text(out_dir / f"{prefix}_confusion.csv", "\n".join(cm_lines) + "\n")
+    atomic_write_text(out_dir / f"{prefix}_confusion.csv", "\n".join(cm_lines) + "\n")
     if plot:
         plot_per_class(metrics, out_dir / f"{prefix}_per_class.png")
     return json_path

@@ -42,7 +42,7 @@ from keras_lt.hub.registry import UnknownModelError, find_entry, get_entry
 from keras_lt.models.builder import build_method_model
 from keras_lt.models.registry import get_method
 from keras_lt.models.classifier import LTClassifier
-from keras_lt.utils.files import file_sha256
+from keras_lt.utils.files import atomic_write_text, file_sha256, replace_atomically
 
 FORMAT = "keras_lt.pretrained"
 FORMAT_VERSION = 1
@@ -235,10 +235,8 @@ def refresh_card(directory, note=None):
     metadata = json.loads((directory / METADATA_FILE).read_text())
     if note is not None and metadata.get("training", {}).get("note") != note:
         metadata.setdefault("training", {})["note"] = note
-        tmp_meta = directory / f".{METADATA_FILE}.tmp-{os.getpid()}"
-        _write_json(tmp_meta, metadata)
-        os.chmod(tmp_meta, 0o644)
-        os.replace(tmp_meta, directory / METADATA_FILE)
+        replace_atomically(directory / METADATA_FILE, lambda tmp: _write_json(tmp, metadata),
+                           0o644)
     evals = (json.loads((directory / EVAL_FILE).read_text())["results"]
              if (directory / EVAL_FILE).is_file() else {})
     images = sorted(p.name for p in directory.glob("*.png"))
@@ -246,10 +244,7 @@ def refresh_card(directory, note=None):
     card = directory / CARD_FILE
     if card.is_file() and card.read_text() == text:
         return False
-    tmp = card.with_name(f".{CARD_FILE}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, card)
+    atomic_write_text(card, text, 0o644)
     return True
 
 

@@ -24,7 +24,8 @@ import os
 import shutil
 from pathlib import Path
 
-from keras_lt.utils.files import file_sha256 as sha256
+from keras_lt.utils.files import (atomic_write_json, atomic_write_text, file_sha256 as sha256,
+                                  fsync_file, replace_atomically)
 
 STATE = "state.json"
 CONFIG = "config.yaml"
@@ -39,36 +40,10 @@ def weights_name(epoch):
     return f"e{int(epoch):04d}.weights.h5"
 
 
-def _fsync(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path, text):
-    """Write ``text`` to ``path`` through a temporary file and one ``os.replace``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_json(path, data):
-    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
-
-
 def atomic_save_weights(model, path):
-    """``model.save_weights`` to a temporary name, then ``os.replace`` onto ``path``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name[:-len('.weights.h5')]}.tmp-{os.getpid()}.weights.h5")
-    model.save_weights(str(tmp))
-    _fsync(tmp)
-    os.replace(tmp, path)
+    """``model.save_weights`` onto ``path`` through a temporary file (see
+    :func:`~keras_lt.utils.files.replace_atomically`)."""
+    replace_atomically(path, lambda tmp: model.save_weights(str(tmp)))
 
 
 def atomic_copy(src, dst):
@@ -82,7 +57,7 @@ def atomic_copy(src, dst):
         os.link(src, tmp)
     except OSError:
         shutil.copyfile(src, tmp)
-        _fsync(tmp)
+        fsync_file(tmp)
     os.replace(tmp, dst)
 
 
