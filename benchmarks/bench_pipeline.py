@@ -10,7 +10,7 @@
     current KERAS_BACKEND, batch B x V views concatenated, synthetic data;
 (c) ratio pipeline / train per recipe (>1: the pipeline keeps up).
 Also: one op of Keras' own augmentation layers (RandAugment on a batch) next
-to ours, to back the choice of PIL (see keras_lt/data/augment.py).
+to ours, to back the choice of PIL (see keras_lt/data/transforms.py).
 
     KERAS_BACKEND=torch python benchmarks/bench_pipeline.py
     python benchmarks/bench_pipeline.py --steps 5 --batch-size 128 --views cifar_basic
