@@ -595,3 +595,14 @@ def test_list_models_filters_and_prints_a_table():
     row = next(line for line in table if line.startswith("bccl-resnet32-cifar10lt-if100 "))
     assert row.split()[-1] == "80.45" and "/" not in row          # no file paths
     assert "from_pretrained" in dir(keras_lt) and "list_models" in dir(keras_lt)
+
+
+def test_card_metrics_have_distinct_types():
+    """The Hub's model-index tells top-1 from class-average and the shot groups by type."""
+    text = (ROOT / "model_cards" / "bccl-resnet32-cifar10lt-if100" / "README.md").read_text()
+    front = yaml.safe_load(text.split("---")[1])
+    (result,) = front["model-index"][0]["results"]
+    types = {m["name"]: m["type"] for m in result["metrics"]}
+    assert types == {"top-1": "accuracy", "class-average": "class_average_accuracy",
+                     "many-shot": "many_shot_accuracy", "medium-shot": "medium_shot_accuracy"}
+    assert result["dataset"]["name"] == "CIFAR-10-LT (imbalance factor 100)"

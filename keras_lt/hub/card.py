@@ -25,8 +25,12 @@ CONVERTED_ONLY = {
             "Zhu, Wang, Chen, Chen & Jiang, *Balanced Contrastive Learning for Long-Tailed Visual "
             "Recognition*, CVPR 2022"),
 }
-METRICS = (("top1", "top-1"), ("class_avg", "class-average"), ("many", "many-shot"),
-           ("medium", "medium-shot"), ("few", "few-shot"))
+#: (report key, metric type on the Hub's model-index, readable name)
+METRICS = (("top1", "accuracy", "top-1"),
+           ("class_avg", "class_average_accuracy", "class-average"),
+           ("many", "many_shot_accuracy", "many-shot"),
+           ("medium", "medium_shot_accuracy", "medium-shot"),
+           ("few", "few_shot_accuracy", "few-shot"))
 
 
 def _pct(x):
@@ -83,8 +87,8 @@ def card_metadata(config, eval_report, metadata=None):
         meta["base_model"] = config["base_model"]
     results = []
     for split, report in eval_report.items():
-        metrics = [{"type": "accuracy", "name": label, "value": round(100 * report[key], 2)}
-                   for key, label in METRICS if report.get(key) is not None]
+        metrics = [{"type": kind, "name": label, "value": round(100 * report[key], 2)}
+                   for key, kind, label in METRICS if report.get(key) is not None]
         results.append({"task": {"type": "image-classification",
                                  "name": "Long-tailed image classification"},
                         "dataset": {"type": hub_dataset or "custom", "name": title or name,
