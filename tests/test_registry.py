@@ -8,7 +8,8 @@ from keras_lt.data.prepare import prepare_dataset
 from keras_lt.hub.card import method_of
 from keras_lt.models import LTClassifier
 from keras_lt.models import registry
-from keras_lt.models.registry import Method, arch_kwargs, get_method, method_names, register_method
+from keras_lt.models.classifier import arch_kwargs
+from keras_lt.models.registry import Method, get_method, method_names, register_method
 from keras_lt.train.loop import TrainingError, fit_batch_size, train
 
 from conftest import ROOT

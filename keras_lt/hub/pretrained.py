@@ -315,11 +315,10 @@ def resolve_pretrained(name_or_path, revision=None, cache_dir=None, token=None,
             f"export it with:\n  {entry.train_command}\nor convert the authors' PyTorch release "
             f"of it:\n  python tools/convert_torch.py <release .pth> --recipe {entry.name} "
             f"--data <prepared dataset> --out model_cards/{entry.name}")
-    offline = local_files_only or _offline()
-    if offline:
+    if local_files_only or _offline():
+        why = "local_files_only is set" if local_files_only else "HF_HUB_OFFLINE is set"
         if force_download:
-            raise PretrainedError(f"force_download needs the Hub, but "
-                                  f"{'local_files_only is set' if local_files_only else 'HF_HUB_OFFLINE is set'}")
+            raise PretrainedError(f"force_download needs the Hub, but {why}")
         cached = _from_cache(repo_id, revision, cache_dir)
         if cached is not None:
             return cached, "hf-cache"
@@ -329,7 +328,6 @@ def resolve_pretrained(name_or_path, revision=None, cache_dir=None, token=None,
 
         where = cache_dir or constants.HF_HUB_CACHE
         rev = f" --revision {revision}" if revision else ""
-        why = "local_files_only is set" if local_files_only else "HF_HUB_OFFLINE is set"
         raise PretrainedError(
             f"{repo_id}{'@' + revision if revision else ''} is not in the Hugging Face cache "
             f"({where}) and {why}. On a machine with Hub access run "

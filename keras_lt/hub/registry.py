@@ -4,11 +4,12 @@ An entry's name is its recipe's name, by convention ``<method>-<backbone>-<datas
 (e.g. ``bccl-resnet32-cifar10lt-if100``, ``rebsupcon-resnext50-imagenetlt``); its method,
 backbone, benchmark and imbalance factor are read from the recipe (``method``,
 ``model.backbone``, ``data.dataset``, ``data.imbalance_factor``), and recipes that name no
-benchmark (the quick-start demo) are not zoo entries. Its Hub repository id is ``<org>/<name>`` with the organisation from
-``$KERAS_LT_HUB_ORG`` (default :data:`DEFAULT_ORG`). An entry is *published* when
-``model_cards/<name>/`` holds a checkpoint folder (the exact content of its Hub
-repository, written by :func:`keras_lt.save_pretrained` / ``tools/export.py``);
-its headline metrics come from that folder's ``eval_results.json``.
+benchmark (the quick-start demo) are not zoo entries. Its Hub repository id is
+``<org>/<name>`` with the organisation from ``$KERAS_LT_HUB_ORG`` (default
+:data:`DEFAULT_ORG`). An entry is *published* when ``model_cards/<name>/`` holds a
+checkpoint folder (the exact content of its Hub repository, written by
+:func:`keras_lt.save_pretrained` / ``tools/export.py``); its headline metrics come from that
+folder's ``eval_results.json``.
 
 Example:
 >>> [e.name for e in list_models() if e.published]          # doctest: +SKIP
@@ -69,9 +70,13 @@ class ZooEntry:
     metrics: dict = field(default_factory=dict)     # split -> {top1, class_avg, many, medium, few}
 
     def __repr__(self):
-        top1 = (self.metrics.get("test") or {}).get("top1")
-        score = "" if top1 is None else f", test top-1 {top1:.2f}"
+        score = "" if self.test_top1 is None else f", test top-1 {self.test_top1:.2f}"
         return f"ZooEntry({self.name!r}, {self.dataset_title}, {self.status}{score})"
+
+    @property
+    def test_top1(self):
+        """The card's test top-1 (percent), or None."""
+        return (self.metrics.get("test") or {}).get("top1")
 
     @property
     def status(self):
@@ -112,7 +117,8 @@ def _entry(recipe_path):
     published = all((card_dir / f).is_file() for f in CHECKPOINT_FILES)
     imb = cfg["data"].get("imbalance_factor")
     return ZooEntry(name=name, method=cfg["method"], backbone=cfg["model"]["backbone"],
-                    dataset=cfg["data"]["dataset"], imbalance_factor=None if imb is None else int(imb),
+                    dataset=cfg["data"]["dataset"],
+                    imbalance_factor=None if imb is None else int(imb),
                     recipe=recipe_path, repo_id=f"{hub_org()}/{name}", card_dir=card_dir,
                     published=published, metrics=_headline(card_dir) if published else {})
 
@@ -126,9 +132,9 @@ class ZooList(list):
         width = max(len(e.name) for e in self)
         rows = [f"{'name':<{width}}  {'dataset':<18}  {'method':<9}  {'status':<11}  test top-1"]
         for e in self:
-            top1 = (e.metrics.get("test") or {}).get("top1")
+            top1 = "" if e.test_top1 is None else f"{e.test_top1:.2f}"
             rows.append(f"{e.name:<{width}}  {e.dataset_title:<18}  {e.method:<9}  "
-                        f"{e.status:<11}  {'' if top1 is None else f'{top1:.2f}'}")
+                        f"{e.status:<11}  {top1}")
         return "\n".join(rows)
 
 

@@ -39,8 +39,8 @@ from keras_lt.losses.classification import (
     cross_entropy, log_class_prior, logit_adjusted_cross_entropy)
 from keras_lt.losses.contrastive import (
     bccl_reference_centroid_loss, centroid_contrastive_loss, class_averaged_supcon_loss)
-from keras_lt.models.classifier import LTClassifier, l2_penalty, resolve_class_counts
-from keras_lt.models.registry import Method, arch_kwargs, register_method
+from keras_lt.models.classifier import LTClassifier, arch_kwargs, l2_penalty, resolve_class_counts
+from keras_lt.models.registry import Method, register_method
 from keras_lt.options import BCCLOptions
 
 __all__ = ["BCCL"]

@@ -2,20 +2,10 @@
 method (:mod:`keras_lt.models.registry`), its ``model`` section the architecture, its method
 section (e.g. ``bccl``) the method's hyperparameters."""
 
-from keras_lt.models.classifier import LTClassifier
-from keras_lt.models.registry import arch_kwargs, get_method
+from keras_lt.models.classifier import build_model
+from keras_lt.models.registry import get_method
 
-
-def build_model(model_cfg, num_classes, input_shape, weight_decay=0.0):
-    """Return a built :class:`LTClassifier` for a recipe's ``model`` section.
-
-    ``model_cfg`` keys: ``backbone`` (name), ``width`` (CIFAR ResNet width
-    multiplier, optional), ``classifier`` (``linear``/``cosine``),
-    ``classifier_scale`` (optional).
-    """
-    model = LTClassifier(**arch_kwargs(model_cfg, num_classes, input_shape, weight_decay))
-    model.build((None, *input_shape))
-    return model
+__all__ = ["build_model", "build_method_model"]
 
 
 def build_method_model(cfg, num_classes, class_counts, input_shape, steps_per_epoch):

@@ -13,7 +13,7 @@ from keras import ops
 
 from keras_lt.backbones import get_backbone
 from keras_lt.layers import CosineClassifier, LinearClassifier
-from keras_lt.models.registry import Method, arch_kwargs, register_method
+from keras_lt.models.registry import Method, register_method
 from keras_lt.utils.jit import resolve_jit
 
 
@@ -128,13 +128,34 @@ BASELINE_LOSSES = {
 }
 
 
+def arch_kwargs(model_cfg, num_classes, input_shape, weight_decay):
+    """The architecture keyword arguments of every method model (:class:`LTClassifier` and
+    its subclasses) from a recipe's ``model:`` section: ``backbone`` (name), ``width`` (CIFAR
+    ResNet width multiplier), ``classifier`` (``linear`` / ``cosine``), ``classifier_scale``."""
+    cfg = dict(model_cfg)
+    backbone_kwargs = {}
+    if cfg.get("width", 1) != 1:
+        backbone_kwargs["width"] = int(cfg["width"])
+    kwargs = dict(backbone=cfg.get("backbone", "resnet32"), num_classes=num_classes,
+                  backbone_kwargs=backbone_kwargs, classifier=cfg.get("classifier", "linear"),
+                  input_shape=tuple(input_shape), weight_decay=weight_decay)
+    if cfg.get("classifier_scale") is not None:
+        kwargs["classifier_scale"] = float(cfg["classifier_scale"])
+    return kwargs
+
+
+def build_model(model_cfg, num_classes, input_shape, weight_decay=0.0):
+    """Return a built :class:`LTClassifier` for a recipe's ``model`` section (see
+    :func:`arch_kwargs`)."""
+    model = LTClassifier(**arch_kwargs(model_cfg, num_classes, input_shape, weight_decay))
+    model.build((None, *input_shape))
+    return model
+
+
 def build_classifier_model(cfg, num_classes, class_counts, input_shape, steps_per_epoch):
     """The baseline's training model: a built :class:`LTClassifier` (its loss is the
     recipe's ``loss:``, compiled in by the training loop)."""
-    model = LTClassifier(**arch_kwargs(cfg["model"], num_classes, input_shape,
-                                       cfg["optim"]["weight_decay"]))
-    model.build((None, *input_shape))
-    return model
+    return build_model(cfg["model"], num_classes, input_shape, cfg["optim"]["weight_decay"])
 
 
 def _describe_baseline(recipe, method):
@@ -142,6 +163,6 @@ def _describe_baseline(recipe, method):
     return (*BASELINE_LOSSES.get(name, (method.title, f"loss {name!r}")), None)
 
 
-BASELINE = register_method(Method(
+register_method(Method(
     name="baseline", title="Cross-entropy baseline", citation="plain softmax cross-entropy",
     build=build_classifier_model, describe_fn=_describe_baseline))

@@ -52,8 +52,8 @@ from keras_lt.losses.prototypes import (
     aggregation_loss, prototype_scores, separation_loss, sinkhorn, swapped_prediction_loss)
 from keras_lt.losses.rebalance import (
     class_frequency_weight, rebalanced_supcon_loss, rebalanced_supcon_terms, rebalancing_factor)
-from keras_lt.models.classifier import LTClassifier, l2_penalty, resolve_class_counts
-from keras_lt.models.registry import Method, arch_kwargs, register_method
+from keras_lt.models.classifier import LTClassifier, arch_kwargs, l2_penalty, resolve_class_counts
+from keras_lt.models.registry import Method, register_method
 from keras_lt.options import PROTO_WEIGHTS, RebSupConOptions
 
 __all__ = ["RebSupCon", "PROTO_WEIGHTS"]

@@ -23,7 +23,7 @@ Adding a method is a new module in ``keras_lt/models/`` (its model and its
 import dataclasses
 from typing import Callable
 
-__all__ = ["Method", "register_method", "get_method", "method_names", "arch_kwargs"]
+__all__ = ["Method", "register_method", "get_method", "method_names"]
 
 
 def _same(recipe, method):
@@ -72,8 +72,9 @@ class Method:
         else:
             need = f"{_count(low)} to {_count(high)}"
         roles = f" ({self.views_doc})" if self.views_doc else ""
-        raise ValueError(f"method {self.name} needs {need} view{'' if need.endswith(' one') else 's'}"
-                         f"{roles}, got data.views={list(views)}")
+        plural = "" if need.endswith(" one") else "s"
+        raise ValueError(f"method {self.name} needs {need} view{plural}{roles}, got "
+                         f"data.views={list(views)}")
 
 
 def _count(n):
@@ -103,19 +104,3 @@ def get_method(name):
 def method_names():
     """The registered method names, sorted."""
     return tuple(sorted(_METHODS))
-
-
-def arch_kwargs(model_cfg, num_classes, input_shape, weight_decay):
-    """The architecture keyword arguments of every method model (:class:`LTClassifier` and
-    its subclasses) from a recipe's ``model:`` section: ``backbone`` (name), ``width`` (CIFAR
-    ResNet width multiplier), ``classifier`` (``linear`` / ``cosine``), ``classifier_scale``."""
-    cfg = dict(model_cfg)
-    backbone_kwargs = {}
-    if cfg.get("width", 1) != 1:
-        backbone_kwargs["width"] = int(cfg["width"])
-    kwargs = dict(backbone=cfg.get("backbone", "resnet32"), num_classes=num_classes,
-                  backbone_kwargs=backbone_kwargs, classifier=cfg.get("classifier", "linear"),
-                  input_shape=tuple(input_shape), weight_decay=weight_decay)
-    if cfg.get("classifier_scale") is not None:
-        kwargs["classifier_scale"] = float(cfg["classifier_scale"])
-    return kwargs
