@@ -1,11 +1,18 @@
 """keras-lt: long-tailed image recognition for Keras 3 (torch, TensorFlow and JAX backends).
 
+``import keras_lt`` imports Keras (choose the backend first: ``KERAS_BACKEND``) and
+registers every keras-lt layer and model with Keras' serialization, so
+``keras.saving.load_model`` reads zoo folders, ``hf://`` repositories and ``.keras`` files
+of keras-lt models without further imports.
+
 >>> import keras_lt
 >>> model = keras_lt.from_pretrained("bccl-resnet32-cifar10lt-if100")   # doctest: +SKIP
 >>> keras_lt.predict(model, "cat.jpg", top_k=3)                          # doctest: +SKIP
 """
 
-__version__ = "0.1.0"
+from keras_lt.version import __version__
+from keras_lt import backbones, layers, losses, models  # noqa: F401  (registers the classes)
+from keras_lt.models import LTClassifier, LTImageClassifier  # noqa: F401
 
 _LAZY = {
     "from_pretrained": ("keras_lt.hub.pretrained", "from_pretrained"),
@@ -17,8 +24,7 @@ _LAZY = {
 
 
 def __getattr__(name):
-    # imported on first use, so `import keras_lt` does not import keras (tools choose
-    # the backend first)
+    # the zoo and training functions load their modules (data pipeline, Hub client) on first use
     if name in _LAZY:
         import importlib
 
@@ -31,4 +37,5 @@ def __dir__():
     return sorted({*globals(), *_LAZY})
 
 
-__all__ = ["from_pretrained", "save_pretrained", "list_models", "predict", "finetune_model"]
+__all__ = ["__version__", "from_pretrained", "save_pretrained", "list_models", "predict",
+           "finetune_model", "LTClassifier", "LTImageClassifier"]

@@ -203,10 +203,45 @@ def _method_of(recipe, overrides):
     return method
 
 
+#: the zoo's recipes as their files give them (``base:`` chains applied, before defaults)
+#: and a summary of each zoo entry's card, generated from ``zoo_configs/`` and
+#: ``model_cards/`` (``tools/zoo_index.py``) and shipped inside the package, so that an
+#: installed keras-lt knows its zoo without a checkout
+ZOO_INDEX = Path(__file__).with_name("zoo_index.json")
+
+
+def packaged_index():
+    """The content of :data:`ZOO_INDEX` (``recipes``: name -> mapping; ``entries``: name ->
+    summary), read once."""
+    global _INDEX
+    if _INDEX is None:
+        _INDEX = (json.loads(ZOO_INDEX.read_text()) if ZOO_INDEX.is_file()
+                  else {"recipes": {}, "entries": {}})
+    return _INDEX
+
+
+_INDEX = None
+
+
+def read_recipe(ref):
+    """A recipe's own mapping (its ``base:`` chain applied, no defaults): ``ref`` is a YAML
+    file, or the name of a zoo recipe shipped with keras-lt (:func:`packaged_index`)."""
+    path = Path(ref)
+    if path.is_file():
+        return _read_recipe(path)
+    name = str(ref)
+    recipes = packaged_index()["recipes"]
+    if path.suffix not in (".yaml", ".yml") and "/" not in name and name in recipes:
+        return copy.deepcopy(recipes[name])
+    raise ConfigError(f"recipe file not found: {ref} (and no zoo recipe has that name; "
+                      f"keras_lt.list_models() lists them)")
+
+
 def load_config(path=None, overrides=()):
-    """Load a recipe (YAML, with its ``base:`` chain) on top of :func:`defaults_for` its
-    method, then apply overrides; the result is checked with :func:`validate_config`."""
-    loaded = {} if path is None else _read_recipe(path)
+    """Load a recipe (a YAML file with its ``base:`` chain, or a zoo recipe's name) on top of
+    :func:`defaults_for` its method, then apply overrides; the result is checked with
+    :func:`validate_config`."""
+    loaded = {} if path is None else read_recipe(path)
     try:
         cfg = _merge(defaults_for(_method_of(loaded, overrides)), loaded)
     except ConfigError as exc:

@@ -11,14 +11,13 @@ import keras
 import numpy as np
 
 import keras_lt
-from keras_lt.hub.predict import preprocess
 from keras_lt.hub.pretrained import inference_weights
 
 
 def main(folder, inputs_path, out_path):
     model = keras_lt.from_pretrained(folder)
     x = np.load(inputs_path)["x"]
-    logits = np.asarray(model.predict_on_batch(preprocess(list(x), model.pretrained.preprocessing)))
+    logits = np.asarray(model.predict_on_batch(x))      # raw pixels: the model preprocesses
     weights = {k.replace("/", "__"): v for k, v in inference_weights(model).items()}
     np.savez(out_path, logits=logits, backend=keras.backend.backend(), **weights)
 

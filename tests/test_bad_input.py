@@ -29,14 +29,12 @@ CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 
 
 class StandIn:
-    """What predict uses of a pretrained model: ``pretrained`` and ``predict_on_batch``
-    (logits from the mean of each image)."""
+    """What predict uses of a zoo inference model: ``class_names``, a ``preprocessor`` and
+    ``predict_on_batch`` on raw pixels (logits from the mean of each image)."""
 
     def __init__(self, num_classes=10, size=16):
-        self.pretrained = SimpleNamespace(
-            class_names=[f"c{i}" for i in range(num_classes)],
-            preprocessing={"image_size": [size, size], "eval_view": "cifar_eval",
-                           "mean": [0.5] * 3, "std": [0.25] * 3})
+        self.class_names = [f"c{i}" for i in range(num_classes)]
+        self.preprocessor = SimpleNamespace(image_size=(size, size))
         self.num_classes = num_classes
         self.seen = []
 
@@ -274,3 +272,17 @@ def test_evaluate_tool_on_a_run_directory_with_other_sized_or_empty_data(offline
     assert evaluate_tool.main([str(run), "--data", str(big), "--split", "val"]) == 2
     assert tool_errors(capsys.readouterr().err) == (f"error: split 'val' of {big} is empty: nothing to "
                                        f"evaluate\n")
+
+
+def test_the_keras_lt_command_names_its_commands_and_refuses_unknown_ones(capsys):
+    if str(ROOT / "tools") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tools"))
+    from keras_lt_cli import COMMANDS, main
+
+    assert main(["trian"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("keras-lt: unknown command 'trian'; did you mean train?")
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"  {name}" in out for name in COMMANDS)
+    assert all((ROOT / "tools" / "keras_lt_cli" / f"{name}.py").is_file() for name in COMMANDS)

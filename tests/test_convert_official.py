@@ -57,7 +57,7 @@ def test_converted_folder_reproduces_the_reference_outputs(folder, oracle):
     assert model.pretrained.class_counts[0] == 5000 and model.pretrained.class_counts[-1] == 50
     assert sum(model.pretrained.class_counts) == 12406
     assert model.pretrained.preprocessing["mean"] == [0.4914, 0.4822, 0.4465]
-    close(model(oracle["x_nhwc"], training=False), oracle["eval/logits_f64"], atol=1e-3)
+    close(model.classifier(oracle["x_nhwc"], training=False), oracle["eval/logits_f64"], atol=1e-3)
 
 
 def test_for_training_carries_the_converted_projection_head(folder, oracle):
@@ -104,7 +104,7 @@ def test_pth_release_with_wrappers_converts_the_same(tmp_path, oracle):
     out, summary = convert_official(release, tmp_path / "out", RECIPE)
     assert summary["assigned"] == 164
     model = from_pretrained(out)
-    close(model(oracle["x_nhwc"], training=False), oracle["eval/logits_f64"], atol=1e-3)
+    close(model.classifier(oracle["x_nhwc"], training=False), oracle["eval/logits_f64"], atol=1e-3)
     assert file_sha256(release) in (out / "README.md").read_text()
 
 
@@ -217,13 +217,13 @@ def test_cli_writes_an_evaluated_card_whose_numbers_reevaluate(tmp_path):
     assert "test: top-1" in proc.stdout
     assert sorted(p.name for p in out.iterdir()) == [
         "README.md", "config.json", "eval_results.json", "metadata.json", "model.safetensors",
-        "test_report_per_class.png", "training.weights.h5"]
+        "model.weights.h5", "test_report_per_class.png", "training.weights.h5"]
     meta, _ = parse_card(out / "README.md")
     metrics = {m["name"]: m["value"] for m in meta["model-index"][0]["results"][0]["metrics"]}
     again, card = evaluate_pretrained(out, data)
     assert card["top1"] == pytest.approx(again["top1"], abs=1e-9)
     assert metrics["top-1"] == pytest.approx(round(100 * again["top1"], 2))
-    config = json.loads((out / "config.json").read_text())
+    config = json.loads((out / "config.json").read_text())["config"]
     assert config["class_names"] == [f"class_{c}" for c in range(10)]
     assert config["class_counts"] == list(range(10, 0, -1))
     # errors are one line on stderr, exit code 2, and leave nothing behind

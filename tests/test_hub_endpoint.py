@@ -60,7 +60,9 @@ def test_download_through_hf_endpoint_then_offline_from_the_cache(hub, tmp_path)
     assert got["source"] == "hub" and "models--acme--la-cifar10lt" in got["path"]
     assert ("GET", f"/api/models/{REPO}/revision/v1.0") in hub.log          # HF_ENDPOINT was used
     snapshot = cache / "models--acme--la-cifar10lt" / "snapshots" / hub.sha
-    assert sorted(p.name for p in snapshot.iterdir()) == sorted(p.name for p in FOLDER.iterdir())
+    # the inference files only: no safetensors copy, plots or training state
+    assert sorted(p.name for p in snapshot.iterdir()) == sorted(
+        ["README.md", "config.json", "eval_results.json", "metadata.json", "model.weights.h5"])
     n_requests = len(hub.log)
     proc = _load(REPO, cache, offline=True, revision="v1.0")       # no endpoint, no network
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -100,10 +102,51 @@ def test_a_zoo_name_the_hub_cannot_serve_loads_the_bundled_copy(tmp_path):
     dead = "http://127.0.0.1:9"
     proc = _load("la-resnet32-cifar10lt-if100", tmp_path / "hf-cache", endpoint=dead)
     assert _result(proc)["source"] == "bundled"
-    assert "could not be fetched" in proc.stderr and "using the copy bundled" in proc.stderr
+    assert "could not be fetched" in proc.stderr and "using the local zoo copy" in proc.stderr
     proc = _load(REPO, tmp_path / "hf-cache", endpoint=dead)
     assert proc.returncode != 0 and f"cannot download {REPO}" in proc.stderr
     proc = _load(REPO, tmp_path / "hf-cache", endpoint=dead, force_download=True,
                  local_files_only=True)
     assert proc.returncode != 0 and "force_download needs the Hub" in proc.stderr
 
+
+
+KERAS_LOAD = """
+import sys, keras, numpy as np
+import keras_lt
+model = keras.saving.load_model(sys.argv[1])
+same = keras_lt.from_pretrained(sys.argv[2])
+x = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3)).astype("uint8")
+print(type(model).__name__, model.class_names[0],
+      float(np.abs(model.predict_on_batch(x) - same.predict_on_batch(x)).max()))
+"""
+
+
+def test_keras_itself_loads_a_hub_repository(hub, tmp_path):
+    """``keras.saving.load_model("hf://owner/name")`` (the Hub's snippet for Keras models)
+    gives the model ``keras_lt.from_pretrained`` gives."""
+    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend(), HF_ENDPOINT=hub.endpoint,
+               HF_HUB_CACHE=str(tmp_path / "hf-cache"))
+    env.pop("HF_HUB_OFFLINE", None)
+    proc = subprocess.run([sys.executable, "-c", KERAS_LOAD, f"hf://{REPO}", REPO],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    kind, first, diff = proc.stdout.split()[-3:]
+    assert (kind, first) == ("LTImageClassifier", "airplane") and float(diff) == 0.0
+
+
+def test_the_training_state_downloads_only_for_training(tmp_path):
+    folder = ROOT / "model_cards" / "bccl-resnet32-cifar10lt-if100"
+    server = FakeHub(folder, "acme/bccl")
+    try:
+        cache = tmp_path / "hf-cache"
+        got = _result(_load("acme/bccl", cache, endpoint=server.endpoint))
+        assert not (cache / "models--acme--bccl" / "snapshots" / server.sha /
+                    "training.weights.h5").exists()
+        offline = _load("acme/bccl", cache, offline=True, for_training=True)
+        assert offline.returncode != 0 and "lacks training.weights.h5" in offline.stderr
+        got = _result(_load("acme/bccl", cache, endpoint=server.endpoint, for_training=True))
+        assert (cache / "models--acme--bccl" / "snapshots" / server.sha /
+                "training.weights.h5").is_file() and got["source"] == "hub"
+    finally:
+        server.close()

@@ -9,15 +9,17 @@ from conftest import ROOT
 
 PACKAGE = ROOT / "keras_lt"
 #: the stack, lowest first: a module imports only modules of its own tier and the tiers below
-#: (``keras_lt`` itself is the package version and the lazy public names)
+#: (``keras_lt`` itself, the public face, is the top: it registers the models and names the
+#: zoo and training functions; ``keras_lt.version`` is the version alone)
 TIERS = (
-    ("keras_lt", "keras_lt.config", "keras_lt.options", "keras_lt.backbones", "keras_lt.layers", "keras_lt.losses",
+    ("keras_lt.version", "keras_lt.config", "keras_lt.options", "keras_lt.backbones", "keras_lt.layers", "keras_lt.losses",
      "keras_lt.utils"),                   # pure keras.ops building blocks and helpers
     ("keras_lt.models",),                 # the classifier, BCCL, Reb-SupCon, the builder
     ("keras_lt.data",),                   # prepared datasets, preparation, views, loaders
     ("keras_lt.eval",),                   # metrics, reports, run evaluation
     ("keras_lt.hub",),                    # the zoo: registry, pretrained folders, cards, export
     ("keras_lt.train",),                  # the loop (val selection, final report), fine-tuning
+    ("keras_lt",),                        # the package: public names, class registration
 )
 
 

@@ -20,7 +20,7 @@ from keras_lt.data.prepare import prepare_dataset
 from keras_lt.hub import registry
 from keras_lt.hub.export import export_run
 from keras_lt.hub.pretrained import (PretrainedError, UnknownModelError, from_pretrained,
-                                     inference_weights)
+                                     inference_weights, read_pretrained_config)
 from keras_lt.hub.publish import check_folder, parse_card
 from keras_lt.train.loop import TrainingError, train
 
@@ -61,7 +61,7 @@ def zoo(trained, monkeypatch, tmp_path):
     """The registry pointed at the tiny zoo; an empty HF cache; offline."""
     data, run, cards = trained
     monkeypatch.setenv("KERAS_LT_ZOO_CONFIGS", str(cards.parent / "zoo_configs"))
-    monkeypatch.setenv("KERAS_LT_MODEL_CARDS", str(cards))
+    monkeypatch.setenv("KERAS_LT_ZOO_DIR", str(cards))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     from huggingface_hub import constants
 
@@ -77,12 +77,17 @@ def digits_batch(data, n=6):
     return np.asarray(split.get_batch(np.arange(n)))
 
 
-def logits_of(model, images, info=None):
-    """Logits of uint8 images, preprocessed as ``info`` (default: the model's own) says."""
-    from keras_lt.hub.predict import preprocess
+def logits_of(model, images):
+    """Logits of uint8 images through the model's own preprocessing."""
+    return np.asarray(model.predict_on_batch(np.asarray(images)))
 
-    info = info or model.pretrained
-    return np.asarray(model.predict_on_batch(preprocess(list(images), info.preprocessing)))
+
+def normalised_logits(model, images, info):
+    """Logits of a normalised-input model (a training model) on uint8 images of its input
+    size, normalised with ``info.preprocessing``'s mean and std."""
+    pre = info.preprocessing
+    x = (np.asarray(images) / 255.0 - np.asarray(pre["mean"])) / np.asarray(pre["std"])
+    return np.asarray(model.predict_on_batch(x.astype("float32")))
 
 
 # ---------------------------------------------------------------------------- registry
@@ -117,16 +122,16 @@ def test_unknown_name_lists_close_names(zoo):
 
 
 def test_unpublished_entry_names_its_training_command(zoo):
-    with pytest.raises(PretrainedError, match=f"tools/train.py --config .*{UNPUBLISHED}.yaml"):
+    with pytest.raises(PretrainedError, match=f"keras-lt train --config .*{UNPUBLISHED}.yaml"):
         from_pretrained(UNPUBLISHED)
 
 
 def test_real_zoo_unpublished_entries_say_how_to_train():
-    with pytest.raises(PretrainedError, match="zoo_configs/rebsupcon-resnext50-imagenetlt.yaml"):
+    with pytest.raises(PretrainedError, match="keras-lt train --config rebsupcon-resnext50-imagenetlt "):
         from_pretrained("rebsupcon-resnext50-imagenetlt")
     with pytest.raises(PretrainedError, match=r"(?s)bccl-resnet50-imagenetlt has no published "
-                                              r"checkpoint.*tools/train.py --config .*"
-                                              r"tools/convert_torch.py <release .pth> --recipe "
+                                              r"checkpoint.*keras-lt train --config .*"
+                                              r"keras-lt convert <release .pth> --recipe "
                                               r"bccl-resnet50-imagenetlt"):
         from_pretrained("bccl-resnet50-imagenetlt")
 
@@ -141,18 +146,20 @@ def test_local_folder_round_trip_and_metadata(zoo, trained):
     model = from_pretrained(zoo["folder"])
     info = model.pretrained
     assert info.class_counts == tuple(int(c) for c in json.loads(
-        (zoo["folder"] / "config.json").read_text())["class_counts"])
+        (zoo["folder"] / "config.json").read_text())["config"]["class_counts"])
+    assert list(model.class_names) == list(info.class_names)
     assert len(info.class_names) == model.num_classes == 10
     assert info.preprocessing["image_size"] == [16, 16]
     meta = json.loads((zoo["folder"] / "metadata.json").read_text())
     assert meta["backend"] == keras.backend.backend() and meta["parameters"] > 0
-    assert meta["recipe"] == NAME and meta["data_provenance"]["tool"] == "keras_lt.prepare"
+    assert meta["recipe"]["name"] == NAME and meta["name"] == NAME
+    assert meta["data_provenance"]["tool"] == "keras_lt.prepare"
     # same logits as the run's best checkpoint
     cfg = load(zoo["run"] / "config.yaml")
     ref = build_method_model(cfg, 10, list(info.class_counts), (16, 16, 3), 1)
     ref.load_weights(zoo["run"] / "best.weights.h5")
     x = digits_batch(zoo["data"])
-    np.testing.assert_allclose(logits_of(model, x), logits_of(ref, x, info), atol=1e-5)
+    np.testing.assert_allclose(logits_of(model, x), normalised_logits(ref, x, info), atol=1e-5)
 
 
 def test_not_a_pretrained_folder_and_missing_path(zoo, tmp_path):
@@ -209,15 +216,15 @@ def test_unknown_hub_repo_offline_says_what_to_do(zoo):
 def test_truncated_weights_are_a_clear_error(zoo, tmp_path):
     bad = tmp_path / "bad"
     shutil.copytree(zoo["folder"], bad)
-    data = (bad / "model.safetensors").read_bytes()
-    (bad / "model.safetensors").write_bytes(data[: len(data) // 2])
-    with pytest.raises(PretrainedError, match="model.safetensors is corrupt or was replaced"):
+    data = (bad / "model.weights.h5").read_bytes()
+    (bad / "model.weights.h5").write_bytes(data[: len(data) // 2])
+    with pytest.raises(PretrainedError, match="model.weights.h5 is corrupt or was replaced"):
         from_pretrained(bad)
     # a folder without a checksum record: the reader's own error, still one clear line
     meta = json.loads((bad / "metadata.json").read_text())
     del meta["files"]
     (bad / "metadata.json").write_text(json.dumps(meta))
-    with pytest.raises(PretrainedError, match="cannot read"):
+    with pytest.raises(PretrainedError, match="cannot load .*bad"):
         from_pretrained(bad)
 
 
@@ -286,18 +293,19 @@ def test_card_metadata_parses_and_matches_the_evaluation(zoo):
     assert got["class-average"] == round(100 * report["class_avg"], 2)
     assert {r.dataset_split for r in results} == {"test"}
     text = (zoo["folder"] / "README.md").read_text()
-    assert f'from_pretrained("{NAME}")' in text and "tools/train.py --init" in text
+    assert f'from_pretrained("{NAME}")' in text and "keras-lt train --init" in text
+    assert f'keras.saving.load_model("hf://keras-lt/{NAME}")' in text
 
 
 def test_committed_cards_are_generated_and_consistent():
     """Every model_cards/<name>/ card parses, matches its eval_results.json, and is exactly
     what the generator writes from the folder's own files (no hand edits)."""
     from keras_lt.hub.card import render_card
+    from keras_lt.hub.pretrained import read_pretrained_config
 
     folders = sorted(p for p in (ROOT / "model_cards").glob("*") if p.is_dir())
     for folder in folders:
-        config = json.loads((folder / "config.json").read_text())
-        meta = json.loads((folder / "metadata.json").read_text())
+        config, meta = read_pretrained_config(folder)
         evals = json.loads((folder / "eval_results.json").read_text())["results"]
         images = sorted(p.name for p in folder.glob("*.png"))
         assert (folder / "README.md").read_text() == render_card(config, meta, evals, images), folder
@@ -375,7 +383,7 @@ def test_save_pretrained_leaves_nothing_half_written(zoo, tmp_path, monkeypatch)
     from keras_lt.hub import pretrained as P
 
     model = from_pretrained(zoo["folder"], for_training=True)
-    recipe = json.loads((zoo["folder"] / "config.json").read_text())["recipe"]
+    recipe = json.loads((zoo["folder"] / "metadata.json").read_text())["recipe"]
     names, counts = model.pretrained.class_names, model.pretrained.class_counts
 
     def boom(*a, **k):
@@ -427,7 +435,7 @@ def test_finetune_on_a_new_longtailed_imagefolder(zoo, tmp_path):
 
     after1 = build_method_model(cfg, 3, [11, 5, 2], (16, 16, 3), 1)
     after1.load_weights(run / "last.weights.h5", skip_mismatch=True)
-    for a, b in zip(after1.backbone.weights, pre.backbone.weights):      # frozen epoch
+    for a, b in zip(after1.backbone.weights, pre.classifier.backbone.weights):      # frozen epoch
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
     assert after1.classifier.weights[0].shape[-1] == 3
     assert train_tool.main(["--run-dir", str(run), "--resume", "--verbose", "0"]) == 0
@@ -435,7 +443,7 @@ def test_finetune_on_a_new_longtailed_imagefolder(zoo, tmp_path):
     done = build_method_model(cfg, 3, [11, 5, 2], (16, 16, 3), 1)
     done.load_weights(run / "last.weights.h5", skip_mismatch=True)
     moved = [not np.array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
-             for a, b in zip(done.backbone.trainable_weights, pre.backbone.trainable_weights)]
+             for a, b in zip(done.backbone.trainable_weights, pre.classifier.backbone.trainable_weights)]
     assert any(moved)                                                      # then trained
     assert (run / "test_report.json").is_file()
     # the fine-tuned run exports with its base model named on the card
@@ -508,7 +516,7 @@ def test_bundled_bccl_checkpoint_for_training_restores_its_state(monkeypatch, tm
     assert int(keras.ops.convert_to_numpy(full.steps)) > 0
     assert np.abs(keras.ops.convert_to_numpy(full.centroids)).sum() > 0
     x = np.random.default_rng(0).integers(0, 255, (4, 32, 32, 3), dtype=np.uint8)
-    np.testing.assert_allclose(logits_of(full, x, plain.pretrained), logits_of(plain, x),
+    np.testing.assert_allclose(normalised_logits(full, x, plain.pretrained), logits_of(plain, x),
                                atol=1e-5)
 
 
@@ -527,12 +535,14 @@ def test_folders_record_and_check_their_weights(zoo, tmp_path):
     from keras_lt.hub.pretrained import weight_checksums
 
     meta = json.loads((zoo["folder"] / "metadata.json").read_text())
-    assert meta["files"] == weight_checksums(zoo["folder"]) and "model.safetensors" in meta["files"]
-    bad = tmp_path / "bad"
-    shutil.copytree(zoo["folder"], bad)
-    _flip_payload_byte(bad / "model.safetensors")
-    with pytest.raises(PretrainedError, match=r"bad/model.safetensors is corrupt or was replaced"):
-        from_pretrained(str(bad))
+    assert meta["files"] == weight_checksums(zoo["folder"])
+    assert {"model.weights.h5", "model.safetensors"} <= set(meta["files"])
+    for name in ("model.weights.h5", "model.safetensors"):
+        bad = tmp_path / name
+        shutil.copytree(zoo["folder"], bad)
+        _flip_payload_byte(bad / name)
+        with pytest.raises(PretrainedError, match=rf"{name}/{name} is corrupt or was replaced"):
+            from_pretrained(str(bad))
 
 
 def test_bundled_training_weights_are_checked_too(tmp_path):
@@ -550,7 +560,7 @@ def test_a_config_whose_classes_disagree_is_refused(zoo, tmp_path):
     bad = tmp_path / "bad"
     shutil.copytree(zoo["folder"], bad)
     config = json.loads((bad / "config.json").read_text())
-    config["class_names"] = config["class_names"][:-1]
+    config["config"]["class_names"] = config["config"]["class_names"][:-1]
     (bad / "config.json").write_text(json.dumps(config))
     with pytest.raises(PretrainedError, match=r"config.json: the architecture has 10 classes but "
                                               r"the config lists 9 class names"):
@@ -577,7 +587,7 @@ def test_a_run_records_what_it_trained_on_and_export_reads_it(zoo, tmp_path):
     cfg["data"]["prepared"] = str(tmp_path / "gone")
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
     folder = export_run(run, tmp_path / "folder")
-    config = json.loads((folder / "config.json").read_text())
+    config, _ = read_pretrained_config(folder)
     assert config["class_names"] == state["data"]["class_names"]
     assert config["preprocessing"]["mean"] == state["data"]["mean"]
 
@@ -606,3 +616,45 @@ def test_card_metrics_have_distinct_types():
     assert types == {"top-1": "accuracy", "class-average": "class_average_accuracy",
                      "many-shot": "many_shot_accuracy", "medium-shot": "medium_shot_accuracy"}
     assert result["dataset"]["name"] == "CIFAR-10-LT (imbalance factor 100)"
+
+
+def test_the_inference_model_carries_its_preprocessing(zoo, tmp_path):
+    """Raw pixels of any size in: the same logits as the normalised input at the model's own
+    size, a resize for other sizes; survives a .keras file; on TensorFlow also a SavedModel
+    with a (None, None, None, 3) uint8 signature."""
+    model = from_pretrained(zoo["folder"])
+    x = digits_batch(zoo["data"], 4)
+    np.testing.assert_allclose(logits_of(model, x),
+                               normalised_logits(model.classifier, x, model.pretrained),
+                               atol=1e-5)
+    big = np.repeat(np.repeat(x, 2, axis=1), 2, axis=2)          # 32x32: resized to 16x16
+    assert logits_of(model, big).shape == (4, 10)
+    assert tuple(model.preprocessor(big).shape) == (4, 16, 16, 3)
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras")
+    assert again.class_names == model.class_names
+    np.testing.assert_allclose(logits_of(again, big), logits_of(model, big), atol=1e-5)
+    if keras.backend.backend() != "tensorflow":
+        return
+    import tensorflow as tf
+
+    model.export(str(tmp_path / "sm"), format="tf_saved_model", verbose=False,
+                 input_signature=[tf.TensorSpec((None, None, None, 3), tf.uint8)])
+    served = tf.saved_model.load(str(tmp_path / "sm"))      # kept: it owns the variables
+    for images in (x, big):
+        np.testing.assert_allclose(served.serve(tf.constant(images)).numpy(), logits_of(model, images),
+                                   atol=1e-4)
+
+
+def test_the_packaged_zoo_index_is_current(monkeypatch):
+    """keras_lt/zoo_index.json (what an installed keras-lt knows of its zoo) is exactly what
+    zoo_configs/ and model_cards/ give: regenerate it with tools/zoo_index.py."""
+    from keras_lt.config import ZOO_INDEX
+    from keras_lt.hub.registry import build_index, index_text
+
+    assert index_text(build_index(ROOT / "zoo_configs", ROOT / "model_cards")) == \
+        ZOO_INDEX.read_text(), "stale: run python tools/zoo_index.py"
+    monkeypatch.delenv("KERAS_LT_ZOO_CONFIGS", raising=False)
+    # a packaged recipe by name resolves like its file
+    assert load_config("bccl-resnet32-cifar10lt-if50") == load_config(
+        ROOT / "zoo_configs" / "bccl-resnet32-cifar10lt-if50.yaml")

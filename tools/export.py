@@ -1,79 +1,9 @@
 #!/usr/bin/env python
-"""Export a finished training run as a pretrained folder with a generated model card.
+"""``keras-lt export`` from a clone (the command lives in keras_lt_cli/export.py; --help says more)."""
 
-Examples::
-
-    python tools/export.py runs/la-resnet32-cifar10lt-if100 --out model_cards/la-resnet32-cifar10lt-if100
-    python tools/export.py runs/my-ft --out exported/my-ft --weights last --overwrite
-    python tools/export.py --refresh-card model_cards/*    # regenerate cards only
-    python tools/export.py --refresh-card model_cards/X --note "lr scaled to 30 epochs"
-
-The folder (``config.json``, ``metadata.json``, ``model.safetensors``, for BCCL /
-Reb-SupCon also ``training.weights.h5``, ``eval_results.json``, ``README.md``) is
-exactly what ``tools/publish.py`` uploads and what ``keras_lt.from_pretrained``
-loads. It is written to a temporary folder and renamed at the end.
-"""
-
-import argparse
 import sys
 
-from _bootstrap import BACKENDS, BackendError, select_backend
-
-
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("run_dir", nargs="?", help="a finished run directory written by tools/train.py")
-    p.add_argument("--out", help="output folder (model_cards/<name> for zoo entries)")
-    p.add_argument("--refresh-card", nargs="+", metavar="FOLDER",
-                   help="only regenerate README.md of these pretrained folders from their own "
-                        "config, metadata and eval_results.json (weights untouched)")
-    p.add_argument("--weights", default="best", help="best (default), last or a .weights.h5 path")
-    p.add_argument("--base-model", help="the pretrained model this run was fine-tuned from")
-    p.add_argument("--note", help="why the run departs from its zoo recipe (metadata.json "
-                                  "training.note, shown on the card); also with --refresh-card")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
-    p.add_argument("--backend", choices=BACKENDS,
-                   help="Keras backend (default: $KERAS_BACKEND, else the first installed of "
-                        "torch, tensorflow, jax)")
-    args = p.parse_args(argv)
-    if args.refresh_card and (args.run_dir or args.out):
-        p.error("--refresh-card takes folders only, not a run directory or --out")
-    if not args.refresh_card and not (args.run_dir and args.out):
-        p.error("give a run directory and --out (or --refresh-card FOLDER ...)")
-    return args
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    if args.refresh_card:
-        from keras_lt.hub.pretrained import PretrainedError, refresh_card
-
-        try:
-            for folder in args.refresh_card:
-                changed = refresh_card(folder, note=args.note)
-                print(f"{folder}: {'rewritten' if changed else 'unchanged'}")
-        except PretrainedError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        return 0
-    try:
-        select_backend(args.backend)
-    except BackendError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    from keras_lt.hub.export import export_run
-    from keras_lt.hub.pretrained import PretrainedError
-
-    try:
-        out = export_run(args.run_dir, args.out, weights=args.weights, overwrite=args.overwrite,
-                         base_model=args.base_model, note=args.note)
-    except (PretrainedError, FileExistsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {out}")
-    return 0
-
+from keras_lt_cli.export import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from _bootstrap import BACKENDS, select_backend
+from keras_lt_cli.bootstrap import BACKENDS, select_backend
 
 
 def breakdown(run_dir, weights="last", seed=1):

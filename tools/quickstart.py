@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _bootstrap import BACKENDS, ROOT, select_backend
+from keras_lt_cli.bootstrap import BACKENDS, ROOT, select_backend
 
 
 def main(argv=None):

@@ -19,7 +19,7 @@ import json
 import sys
 from pathlib import Path
 
-from _bootstrap import ROOT  # noqa: E402  (a clone's keras_lt on the import path)
+from keras_lt_cli.bootstrap import ROOT, select_backend  # noqa: E402  (a clone's keras_lt on the import path)
 
 #: table name -> rows (label, report directory relative to the repository root[, zoo name
 #: whose published figure is compared, see keras_lt.hub.paper_results])
@@ -327,6 +327,7 @@ def update(text, names=None):
 
 
 def main(argv=None):
+    select_backend(None, announce=False)     # keras_lt imports Keras: the tools' rule
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--check", action="store_true", help="only check that the documents are current")
     p.add_argument("--doc", action="append", dest="docs", metavar="PATH",

@@ -61,7 +61,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_lt import __version__
+from keras_lt.version import __version__
 from keras_lt.data.dataset import FORMAT_VERSION, PreparedDataset
 from keras_lt.data.longtail import longtail_counts, select_longtail
 from keras_lt.data.sources import SOURCES

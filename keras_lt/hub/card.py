@@ -15,7 +15,7 @@ import yaml
 from keras_lt.config import load_config
 from keras_lt.hub.paper_results import paper_result
 from keras_lt.data.catalog import CATALOG
-from keras_lt.hub.registry import zoo_configs_dir
+from keras_lt.hub.registry import hub_org, zoo_recipe
 from keras_lt.models.registry import get_method
 from keras_lt.options import METHOD_OPTIONS
 
@@ -103,10 +103,9 @@ def recipe_overrides(recipe):
     """``--set`` overrides that turn the zoo recipe ``zoo_configs/<name>.yaml`` into
     ``recipe`` (empty when the zoo recipe is unknown or identical). The settings sections
     of the methods the recipe does not use are not compared."""
-    path = zoo_configs_dir() / f"{recipe['name']}.yaml"
-    if not path.is_file():
+    base = zoo_recipe(recipe["name"])
+    if base is None:
         return []
-    base = load_config(path)
     out = []
 
     def walk(a, b, prefix):
@@ -298,12 +297,18 @@ def _training_lines(config, metadata):
 
 def _use_lines(name, conv):
     load_as = f"./{name}" if conv else name
-    return ["", "## Use", "", "```python", "import keras_lt", "",
+    keras_path = f"./{name}" if conv else f"hf://{hub_org()}/{name}"
+    return ["", "## Use", "", "The folder is Keras' own model format; the model takes raw RGB "
+            "images (uint8 or 0-255 floats, any size) and carries its preprocessing and class "
+            "names.", "", "```python", "import keras", "import keras_lt   # registers the "
+            "classes", "",
             f'model = keras_lt.from_pretrained("{load_as}")       # any Keras backend',
+            f'# or: model = keras.saving.load_model("{keras_path}")',
             'keras_lt.predict(model, ["image.jpg"], top_k=3)   # labels + probabilities',
+            "logits = model.predict(images)                     # (N, H, W, 3) uint8",
             "```", "", "Fine-tune on your own long-tailed data (a prepared dataset, see the "
             "keras-lt README):", "", "```bash",
-            f"python tools/train.py --init {load_as} --data data_cache/my-dataset --run-dir runs/my-ft",
+            f"keras-lt train --init {load_as} --data data_cache/my-dataset --run-dir runs/my-ft",
             "```"]
 
 
@@ -330,5 +335,5 @@ def _limitation_lines(config, metadata, eval_report, conv):
 
 
 def _zoo_epochs(name, recipe):
-    path = zoo_configs_dir() / f"{name}.yaml"
-    return int(load_config(path)["optim"]["epochs"]) if path.is_file() else int(recipe["optim"]["epochs"])
+    zoo = zoo_recipe(name)
+    return int((zoo or recipe)["optim"]["epochs"])

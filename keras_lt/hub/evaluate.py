@@ -28,7 +28,10 @@ def evaluate_pretrained(name_or_path, data, split="test", out_dir=None, batch_si
     if list(ds.class_names) != list(info.class_names):
         raise EvaluationError(f"{data} has classes {list(ds.class_names)[:5]}... but "
                               f"{info.name} predicts {list(info.class_names)[:5]}...")
-    metrics = evaluate_with_preprocessing(model, ds, split, info.preprocessing, batch_size)
+    # the prepared dataset's own evaluation view (as in training), into the normalised-input
+    # classifier inside the raw-pixel model
+    metrics = evaluate_with_preprocessing(model.classifier, ds, split, info.preprocessing,
+                                          batch_size)
     if out_dir:
         write_report(metrics, out_dir, f"{split}_report",
                      extra={"split": split, "pretrained": info.name, "loaded_from": str(directory),

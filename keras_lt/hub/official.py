@@ -37,7 +37,7 @@ from keras_lt.eval.report import plot_per_class
 from keras_lt.eval.runner import evaluate_with_preprocessing
 from keras_lt.hub.convert import ConversionError, convert_state_dict, infer_config, load_state_dict
 from keras_lt.hub.pretrained import preprocessing_of, save_pretrained
-from keras_lt.hub.registry import get_entry, zoo_configs_dir
+from keras_lt.hub.registry import get_entry, zoo_recipe
 from keras_lt.models.builder import build_method_model
 from keras_lt.utils.files import file_sha256
 
@@ -57,10 +57,10 @@ def load_recipe(recipe, overrides=()):
     if isinstance(recipe, dict):
         return config_from_dict(recipe, overrides)
     path = Path(recipe)
-    if not path.is_file():
-        get_entry(str(recipe))                                  # unknown: lists close names
-        path = zoo_configs_dir() / f"{recipe}.yaml"
-    return load_config(path, overrides)
+    if path.is_file():
+        return load_config(path, overrides)
+    get_entry(str(recipe))                                      # unknown: lists close names
+    return config_from_dict(zoo_recipe(str(recipe)), overrides)
 
 
 def class_info(recipe, data=None, train_list=None, class_names_file=None):

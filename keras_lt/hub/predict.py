@@ -1,13 +1,14 @@
-"""``keras_lt.predict``: top-k labels of images with a model from ``from_pretrained``.
+"""``keras_lt.predict``: top-k labels of images with a zoo model.
 
-The model's own preprocessing (``model.pretrained.preprocessing``) is applied:
-images are resized to the model's input size when needed (CIFAR models) or pass
-through the recipe's evaluation view (ImageNet models: resize 256, centre crop 224),
-then normalised with the training mean and std. Files are decoded like data
-preparation decodes them (:func:`keras_lt.data.decode.decode_image`: 16-bit
-greyscale is scaled to 8 bits by 1/257, not clipped). A file or array that cannot be used raises
-:class:`ImageError` with one line naming it (``FileNotFoundError`` for a
-missing file); ``tools/predict.py`` is the command-line front end.
+The zoo's inference model (:class:`~keras_lt.models.LTImageClassifier`, from
+``keras_lt.from_pretrained`` or ``keras.saving.load_model`` of a zoo folder) carries its
+own preprocessing (crop, resize to its input size, normalisation) and class names, so
+``model.predict(uint8_images)`` already gives the right logits; :func:`predict` adds file
+decoding, softmax, top-k and names. Files are decoded like data preparation decodes them
+(:func:`keras_lt.data.decode.decode_image`: 16-bit greyscale is scaled to 8 bits by 1/257,
+not clipped). A file or array that cannot be used raises :class:`ImageError` with one line
+naming it (``FileNotFoundError`` for a missing file); ``tools/predict.py`` is the
+command-line front end.
 
 Example:
 >>> model = keras_lt.from_pretrained("la-resnet32-cifar10lt-if100")      # doctest: +SKIP
@@ -20,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_lt.data.augment import make_view
 from keras_lt.data.decode import decode_image
 
 
@@ -99,47 +99,43 @@ def check_top_k(top_k, num_classes):
     return int(top_k)
 
 
-def preprocess(images, preprocessing):
-    """uint8 images (list of (H, W, 3)) -> the model's normalised float32 batch."""
-    from PIL import Image
-
-    h, w = preprocessing["image_size"]
-    view_name = preprocessing.get("eval_view", "cifar_eval")
-    view = make_view(view_name, preprocessing["mean"], preprocessing["std"], image_size=h)
-    if view_name == "cifar_eval":      # normalisation only: bring every image to the input size
-        images = [im if im.shape[:2] == (h, w) else
-                  np.asarray(Image.fromarray(im).resize((w, h), Image.BILINEAR)) for im in images]
-    rng = np.random.default_rng(0)     # evaluation views are deterministic
-    return np.stack([view(im, rng) for im in images]).astype("float32")
+def _same_size_runs(arrays, batch_size):
+    """``(start, stop)`` of consecutive images of one size, at most ``batch_size`` long."""
+    start = 0
+    for i in range(1, len(arrays) + 1):
+        if i == len(arrays) or arrays[i].shape != arrays[start].shape or i - start == batch_size:
+            yield start, i
+            start = i
 
 
 def predict(model, images, top_k=5, batch_size=64):
     """Top-``top_k`` classes of ``images`` (a path, a list of paths, a uint8 (H, W, 3)
-    array, an (N, H, W, 3) batch or a list of arrays) for a model returned by
-    :func:`keras_lt.from_pretrained`. Returns one dict per image: ``labels`` (class
-    names), ``indices``, ``probs`` (softmax probabilities, best first) and ``source``.
+    array, an (N, H, W, 3) batch or a list of arrays, any size) for a zoo inference
+    model (:func:`keras_lt.from_pretrained`, or ``keras.saving.load_model`` of a zoo
+    folder). Returns one dict per image: ``labels`` (class names), ``indices``, ``probs``
+    (softmax probabilities, best first) and ``source``.
 
     ``top_k`` below 1 is refused (``ValueError``); above the number of classes it
     is clamped to it, with a warning. An image that cannot be used (missing file:
     ``FileNotFoundError``; undecodable or truncated bytes, no pixels, wrong shape
     or dtype: :class:`ImageError`, a ``ValueError``) stops the call with a
     one-line message naming it."""
-    info = getattr(model, "pretrained", None)
-    if info is None:
-        raise ValueError("predict needs a model from keras_lt.from_pretrained (it carries the "
-                         "preprocessing and class names)")
-    top_k = check_top_k(top_k, len(info.class_names))
+    names = getattr(model, "class_names", None)
+    if names is None or not hasattr(model, "preprocessor"):
+        raise ValueError("predict needs a zoo inference model (keras_lt.from_pretrained, or "
+                         "keras.saving.load_model of a zoo folder): it carries the "
+                         "preprocessing and class names")
+    top_k = check_top_k(top_k, len(names))
     arrays, sources = _as_images(images)
     results = []
-    for start in range(0, len(arrays), batch_size):
-        x = preprocess(arrays[start:start + batch_size], info.preprocessing)
-        logits = np.asarray(model.predict_on_batch(x), np.float64)
+    for start, stop in _same_size_runs(arrays, batch_size):
+        logits = np.asarray(model.predict_on_batch(np.stack(arrays[start:stop])), np.float64)
         logits -= logits.max(axis=1, keepdims=True)
         probs = np.exp(logits)
         probs /= probs.sum(axis=1, keepdims=True)
-        for row, src in zip(probs, sources[start:start + batch_size]):
+        for row, src in zip(probs, sources[start:stop]):
             idx = np.argsort(-row, kind="stable")[:top_k]
-            results.append({"labels": [info.class_names[i] for i in idx],
+            results.append({"labels": [names[i] for i in idx],
                             "indices": [int(i) for i in idx],
                             "probs": [float(row[i]) for i in idx], "source": src})
     return results

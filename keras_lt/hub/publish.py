@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from keras_lt.hub.pretrained import (CARD_FILE, CONFIG_FILE, WEIGHTS_FILE, PretrainedError,
-                                     read_pretrained_config)
+from keras_lt.hub.pretrained import (CARD_FILE, CONFIG_FILE, KERAS_WEIGHTS_FILE, METADATA_FILE,
+                                     WEIGHTS_FILE, PretrainedError, read_pretrained_config)
 
 #: file types that can carry pickled code; never uploaded
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".tar", ".npy", ".npz")
@@ -29,7 +29,7 @@ def check_folder(folder):
     if not folder.is_dir():
         raise PretrainedError(f"no such folder: {folder}")
     read_pretrained_config(folder)
-    for required in (CONFIG_FILE, WEIGHTS_FILE, CARD_FILE):
+    for required in (CONFIG_FILE, METADATA_FILE, KERAS_WEIGHTS_FILE, WEIGHTS_FILE, CARD_FILE):
         if not (folder / required).is_file():
             raise PretrainedError(f"{folder} lacks {required}")
     parse_card(folder / CARD_FILE)

@@ -1,4 +1,4 @@
-"""The model zoo's one registry: every recipe in ``zoo_configs/`` is an entry.
+"""The model zoo's one registry: every zoo recipe is an entry.
 
 An entry's name is its recipe's name, by convention ``<method>-<backbone>-<dataset>[-if<IF>]``
 (e.g. ``bccl-resnet32-cifar10lt-if100``, ``rebsupcon-resnext50-imagenetlt``); its method,
@@ -6,10 +6,17 @@ backbone, benchmark and imbalance factor are read from the recipe (``method``,
 ``model.backbone``, ``data.dataset``, ``data.imbalance_factor``), and recipes that name no
 benchmark (the quick-start demo) are not zoo entries. Its Hub repository id is
 ``<org>/<name>`` with the organisation from ``$KERAS_LT_HUB_ORG`` (default
-:data:`DEFAULT_ORG`). An entry is *published* when ``model_cards/<name>/`` holds a
-checkpoint folder (the exact content of its Hub repository, written by
-:func:`keras_lt.save_pretrained` / ``tools/export.py``); its headline metrics come from that
-folder's ``eval_results.json``.
+:data:`DEFAULT_ORG`). An entry is *published* when its checkpoint folder exists (the exact
+content of its Hub repository, written by :func:`keras_lt.save_pretrained` /
+``tools/export.py``); its headline metrics come from that folder's ``eval_results.json``.
+
+Where the zoo comes from: the index shipped inside the package
+(:data:`keras_lt.config.ZOO_INDEX`, generated from ``zoo_configs/`` and ``model_cards/`` by
+``tools/zoo_index.py``), so an installed keras-lt lists and loads its zoo anywhere. With
+``$KERAS_LT_ZOO_CONFIGS`` set, the recipes in that folder instead (a zoo of your own), with
+their checkpoint folders in the local zoo directory. The local zoo directory
+(:func:`local_zoo_dir`: ``$KERAS_LT_ZOO_DIR``, else a source checkout's ``model_cards/``)
+holds checkpoint folders that load without the Hub.
 
 Example:
 >>> [e.name for e in list_models() if e.published]          # doctest: +SKIP
@@ -22,12 +29,16 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from keras_lt.config import load_config
+from keras_lt.config import load_config, packaged_index, read_recipe
 from keras_lt.data.catalog import dataset_title
 
 DEFAULT_ORG = "keras-lt"
 ORG_ENV = "KERAS_LT_HUB_ORG"
-CHECKPOINT_FILES = ("config.json", "model.safetensors")
+ZOO_DIR_ENV = "KERAS_LT_ZOO_DIR"
+ZOO_CONFIGS_ENV = "KERAS_LT_ZOO_CONFIGS"
+#: the files that make a folder a checkpoint (Keras' directory format)
+CHECKPOINT_FILES = ("config.json", "metadata.json", "model.weights.h5")
+INDEX_FORMAT = "keras_lt.zoo_index"
 
 
 class UnknownModelError(KeyError):
@@ -37,21 +48,39 @@ class UnknownModelError(KeyError):
         return str(self.args[0])
 
 
-def project_root():
-    """The repository root (``zoo_configs/`` and ``model_cards/`` live there)."""
-    return Path(__file__).resolve().parents[2]
+def source_checkout():
+    """The root of the source checkout keras-lt runs from (``pyproject.toml``,
+    ``zoo_configs/`` and ``model_cards/`` beside the package), or ``None`` when it is
+    installed."""
+    root = Path(__file__).resolve().parent.parent.parent
+    if all((root / p).exists() for p in ("pyproject.toml", "zoo_configs", "model_cards")):
+        return root
+    return None
 
 
 def zoo_configs_dir():
-    return Path(os.environ.get("KERAS_LT_ZOO_CONFIGS", project_root() / "zoo_configs"))
+    """The folder of live recipes: ``$KERAS_LT_ZOO_CONFIGS``, else ``None`` (the packaged
+    index is the zoo)."""
+    env = os.environ.get(ZOO_CONFIGS_ENV)
+    return Path(env) if env else None
 
 
-def model_cards_dir():
-    return Path(os.environ.get("KERAS_LT_MODEL_CARDS", project_root() / "model_cards"))
+def local_zoo_dir():
+    """Folder of checkpoint folders (``<dir>/<name>/``) that load without the Hub:
+    ``$KERAS_LT_ZOO_DIR``, else a source checkout's ``model_cards/``, else ``None``."""
+    env = os.environ.get(ZOO_DIR_ENV)
+    if env:
+        return Path(env)
+    root = source_checkout()
+    return root / "model_cards" if root else None
 
 
 def hub_org():
     return os.environ.get(ORG_ENV) or DEFAULT_ORG
+
+
+def is_checkpoint(folder):
+    return folder is not None and all((Path(folder) / f).is_file() for f in CHECKPOINT_FILES)
 
 
 @dataclass(frozen=True)
@@ -63,9 +92,9 @@ class ZooEntry:
     backbone: str
     dataset: str
     imbalance_factor: int | None
-    recipe: Path
+    recipe: str                      # what ``--config`` takes: a YAML path or the zoo name
     repo_id: str
-    card_dir: Path
+    card_dir: Path | None            # its folder in the local zoo directory, if any
     published: bool
     metrics: dict = field(default_factory=dict)     # split -> {top1, class_avg, many, medium, few}
 
@@ -87,12 +116,15 @@ class ZooEntry:
         return dataset_title(self.dataset, self.imbalance_factor)
 
     @property
+    def local(self):
+        """True when the local zoo directory holds this entry's checkpoint folder."""
+        return is_checkpoint(self.card_dir)
+
+    @property
     def train_command(self):
         """The commands that train this entry and write its checkpoint folder."""
-        recipe = self.recipe.relative_to(project_root()) if self.recipe.is_relative_to(
-            project_root()) else self.recipe
-        return (f"python tools/train.py --config {recipe} --run-dir runs/{self.name} && "
-                f"python tools/export.py runs/{self.name} --out model_cards/{self.name}")
+        return (f"keras-lt train --config {self.recipe} --run-dir runs/{self.name} && "
+                f"keras-lt export runs/{self.name} --out model_cards/{self.name}")
 
 
 def _headline(card_dir):
@@ -108,19 +140,58 @@ def _headline(card_dir):
     return out
 
 
-def _entry(recipe_path):
-    cfg = load_config(recipe_path)
-    if cfg["data"].get("dataset") is None:
-        return None                       # e.g. the quick-start demo recipe
-    name = cfg["name"]
-    card_dir = model_cards_dir() / name
-    published = all((card_dir / f).is_file() for f in CHECKPOINT_FILES)
-    imb = cfg["data"].get("imbalance_factor")
-    return ZooEntry(name=name, method=cfg["method"], backbone=cfg["model"]["backbone"],
-                    dataset=cfg["data"]["dataset"],
-                    imbalance_factor=None if imb is None else int(imb),
-                    recipe=recipe_path, repo_id=f"{hub_org()}/{name}", card_dir=card_dir,
-                    published=published, metrics=_headline(card_dir) if published else {})
+def build_index(configs_dir, cards_dir):
+    """The zoo index of a recipes folder and a folder of checkpoint folders: ``recipes``
+    (name -> the file's mapping, ``base:`` applied) and ``entries`` (name -> method,
+    backbone, dataset, imbalance factor, published, headline metrics)."""
+    recipes, entries = {}, {}
+    for path in sorted(Path(configs_dir).glob("*.yaml")):
+        cfg = load_config(path)
+        name = cfg["name"]
+        if name != path.stem:
+            raise ValueError(f"{path}: recipe name {name!r} differs from the file name")
+        recipes[name] = read_recipe(path)
+        if cfg["data"].get("dataset") is None:
+            continue                       # e.g. the quick-start demo recipe
+        imb = cfg["data"].get("imbalance_factor")
+        card = Path(cards_dir) / name
+        published = is_checkpoint(card)
+        entries[name] = {"method": cfg["method"], "backbone": cfg["model"]["backbone"],
+                         "dataset": cfg["data"]["dataset"],
+                         "imbalance_factor": None if imb is None else int(imb),
+                         "published": published, "metrics": _headline(card) if published else {}}
+    return {"format": INDEX_FORMAT, "recipes": recipes, "entries": entries}
+
+
+def index_text(index):
+    """The index as written to :data:`keras_lt.config.ZOO_INDEX` (stable, one key a line)."""
+    return json.dumps(index, indent=1, sort_keys=True) + "\n"
+
+
+def _zoo():
+    """``(index, recipe ref of a name)`` of the zoo in use (see the module docstring)."""
+    live = zoo_configs_dir()
+    if live is not None:
+        cards = local_zoo_dir() or live.parent / "model_cards"
+        return build_index(live, cards), lambda name: str(live / f"{name}.yaml")
+    return packaged_index(), lambda name: name
+
+
+def zoo_recipe(name):
+    """The resolved zoo recipe called ``name`` (defaults applied), or ``None``."""
+    index, ref = _zoo()
+    return load_config(ref(name)) if name in index["recipes"] else None
+
+
+def _entries():
+    index, ref = _zoo()
+    local = local_zoo_dir()
+    return [ZooEntry(name=name, method=e["method"], backbone=e["backbone"], dataset=e["dataset"],
+                     imbalance_factor=e["imbalance_factor"], recipe=ref(name),
+                     repo_id=f"{hub_org()}/{name}",
+                     card_dir=None if local is None else local / name,
+                     published=bool(e["published"]), metrics=e.get("metrics") or {})
+            for name, e in sorted(index["entries"].items())]
 
 
 class ZooList(list):
@@ -151,8 +222,7 @@ def list_models(published_only=False, *, published=None, method=None, dataset=No
     """
     if published_only:
         published = True
-    entries = [e for e in (_entry(p) for p in sorted(zoo_configs_dir().glob("*.yaml"))) if e]
-    return ZooList(e for e in entries
+    return ZooList(e for e in _entries()
                    if (published is None or e.published == bool(published))
                    and (method is None or e.method == method)
                    and (dataset is None or e.dataset == dataset))

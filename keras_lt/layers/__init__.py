@@ -3,8 +3,9 @@
 from keras_lt.layers.heads import (
     CosineClassifier, LinearClassifier, ProjectionHead, UnitColumnUniform, l2_normalize,
     torch_linear_initializers)
+from keras_lt.layers.preprocessing import ImagePreprocessor, crop_fraction_of
 
 __all__ = [
-    "CosineClassifier", "LinearClassifier", "ProjectionHead", "UnitColumnUniform",
-    "l2_normalize", "torch_linear_initializers",
+    "CosineClassifier", "ImagePreprocessor", "LinearClassifier", "ProjectionHead", "UnitColumnUniform",
+    "crop_fraction_of", "l2_normalize", "torch_linear_initializers",
 ]

@@ -2,7 +2,7 @@
 registers itself in :mod:`keras_lt.models.registry`) and the recipe builder."""
 
 from keras_lt.models.registry import Method, get_method, method_names, register_method
-from keras_lt.models.classifier import LTClassifier, l2_penalty, make_classifier
+from keras_lt.models.classifier import LTClassifier, LTImageClassifier, l2_penalty, make_classifier
 from keras_lt.models.bccl import BCCL
 from keras_lt.models.rebsupcon import RebSupCon
 from keras_lt.models.builder import build_model

@@ -12,7 +12,7 @@ import keras
 from keras import ops
 
 from keras_lt.backbones import get_backbone
-from keras_lt.layers import CosineClassifier, LinearClassifier
+from keras_lt.layers import CosineClassifier, ImagePreprocessor, LinearClassifier
 from keras_lt.models.registry import Method, register_method
 from keras_lt.utils.jit import resolve_jit
 
@@ -116,6 +116,72 @@ class LTClassifier(keras.Model):
         loading backend's default (:func:`~keras_lt.utils.jit.resolve_jit`), since a model
         saved on JAX (XLA on) would otherwise run ``torch.compile`` on torch."""
         return super().compile_from_config({**config, "jit_compile": resolve_jit("auto")})
+
+
+@keras.saving.register_keras_serializable(package="keras_lt")
+class LTImageClassifier(keras.Model):
+    """The inference model of the zoo: raw images in, logits out.
+
+    ``preprocessor`` (an :class:`~keras_lt.layers.ImagePreprocessor`: crop, resize,
+    normalisation) then ``classifier`` (an :class:`LTClassifier` that takes normalised
+    images). The class names and training class counts travel in the config, so a model
+    saved with ``keras.saving.save_model`` and loaded with ``keras.saving.load_model``
+    (after ``import keras_lt``) predicts and names classes like the original.
+
+    Args:
+        classifier: an :class:`LTClassifier` (or its serialized config).
+        preprocessor: an :class:`~keras_lt.layers.ImagePreprocessor` (or its config).
+        class_names: one name per class, in logit order.
+        class_counts: training images per class (the long-tail profile), or ``None``.
+
+    Example:
+    >>> net = LTClassifier("resnet32", num_classes=2)
+    >>> pre = ImagePreprocessor((32, 32), [0.5] * 3, [0.25] * 3)
+    >>> model = LTImageClassifier(net, pre, ["cat", "dog"])
+    >>> model.predict(np.zeros((1, 40, 40, 3), "uint8"), verbose=0).shape
+    (1, 2)
+    """
+
+    def __init__(self, classifier, preprocessor, class_names, class_counts=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(classifier, dict):
+            classifier = keras.saving.deserialize_keras_object(classifier)
+        if isinstance(preprocessor, dict):
+            preprocessor = keras.saving.deserialize_keras_object(preprocessor)
+        self.classifier = classifier
+        self.preprocessor = preprocessor
+        self.class_names = [str(n) for n in class_names]
+        self.class_counts = None if class_counts is None else [int(c) for c in class_counts]
+        n = classifier.num_classes
+        if len(self.class_names) != n or (self.class_counts is not None
+                                          and len(self.class_counts) != n):
+            raise ValueError(f"{len(self.class_names)} class names and "
+                             f"{len(self.class_counts or [])} class counts for a classifier "
+                             f"with {n} classes")
+        if len(set(self.class_names)) != n:
+            raise ValueError("class names repeat")
+
+    @property
+    def num_classes(self):
+        return self.classifier.num_classes
+
+    def build(self, input_shape=None):
+        if not self.classifier.built:
+            self.classifier.build((None, *self.classifier.image_shape))
+        self.built = True
+
+    def call(self, images, training=False):
+        return self.classifier(self.preprocessor(images), training=training)
+
+    def get_config(self):
+        return {**super().get_config(),
+                "classifier": keras.saving.serialize_keras_object(self.classifier),
+                "preprocessor": keras.saving.serialize_keras_object(self.preprocessor),
+                "class_names": self.class_names, "class_counts": self.class_counts}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
 
 #: the baselines' loss (a recipe's ``loss.name``) -> (title, citation) on model cards

@@ -13,12 +13,9 @@ Example:
 ...                         "runs/my-ft", overrides=["optim.epochs=10"])   # doctest: +SKIP
 """
 
-from pathlib import Path
-
-from safetensors.numpy import load_file
-
 from keras_lt.config import apply_override, config_from_dict, load_config
-from keras_lt.hub.pretrained import (WEIGHTS_FILE, PretrainedError, assign_inference_weights,
+from keras_lt.hub.pretrained import (PretrainedError, assign_inference_weights,
+                                     inference_weights, load_inference_model,
                                      read_pretrained_config, resolve_pretrained)
 
 
@@ -49,7 +46,7 @@ def init_from_pretrained(model, cfg, class_names, image_shape):
     Returns a one-line description of what was copied."""
     init = cfg["finetune"]["init"]
     directory, source = resolve_pretrained(init)
-    pcfg, _ = read_pretrained_config(directory)
+    pcfg, metadata = read_pretrained_config(directory)
     arch = pcfg["architecture"]
     want_shape = tuple(int(s) for s in arch["input_shape"])
     if tuple(image_shape)[2] != want_shape[2]:
@@ -65,7 +62,7 @@ def init_from_pretrained(model, cfg, class_names, image_shape):
         raise PretrainedError(f"the recipe's backbone {model.backbone_name} "
                               f"{model.backbone_kwargs or ''} differs from {init}'s "
                               f"{arch['backbone']} {arch.get('backbone_kwargs') or ''}")
-    tensors = load_file(str(Path(directory) / WEIGHTS_FILE))
+    tensors = inference_weights(load_inference_model(directory, metadata).classifier)
     same_classes = list(pcfg["class_names"]) == list(class_names)
     keep = cfg["finetune"].get("keep_classifier", "auto")
     if keep is True and not same_classes:
@@ -75,7 +72,7 @@ def init_from_pretrained(model, cfg, class_names, image_shape):
     parts = ["backbone"] + (["classifier"] if same_classes and keep in (True, "auto") else [])
     if "classifier" in parts and model.classifier_kind != arch["classifier"]:
         parts.remove("classifier")
-    assign_inference_weights(model, tensors, f"{init} ({WEIGHTS_FILE})", parts)
+    assign_inference_weights(model, tensors, str(init), parts)
     if hasattr(model, "sync_key_encoder"):        # MoCo: the key encoder starts as a copy
         model.sync_key_encoder()
     what = " and ".join(parts)

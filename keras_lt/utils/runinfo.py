@@ -6,7 +6,7 @@ import resource
 
 import keras
 
-import keras_lt
+from keras_lt.version import __version__
 
 
 def peak_rss_mb():
@@ -21,7 +21,7 @@ def run_info():
     >>> sorted(run_info())[:3]
     ['backend', 'cpu_count', 'keras']
     """
-    return {"keras_lt": keras_lt.__version__, "keras": keras.__version__,
+    return {"keras_lt": __version__, "keras": keras.__version__,
             "backend": keras.backend.backend(), "python": platform.python_version(),
             "machine": platform.machine(), "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count()}

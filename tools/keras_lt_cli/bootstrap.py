@@ -1,5 +1,7 @@
 """Shared start-up of the command-line tools: import path and ``--backend``.
 
+``import keras_lt`` imports Keras, so the tools choose the backend before any keras-lt import.
+
 The backend must be chosen before ``keras`` is imported, so tools call
 :func:`select_backend` with their parsed ``--backend`` first. The rule, the same for
 every tool: ``--backend``, else ``$KERAS_BACKEND``, else the first installed of torch,
@@ -13,9 +15,10 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:      # run from a clone without installing
-    sys.path.insert(0, str(ROOT))
+#: the source checkout when run from one (tools/keras_lt_cli/bootstrap.py -> the clone)
+ROOT = Path(__file__).resolve().parents[2]
+if (ROOT / "keras_lt" / "__init__.py").is_file() and str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))      # run from a clone without installing
 
 BACKENDS = ("torch", "tensorflow", "jax")
 #: the backend a tool uses when neither ``--backend`` nor ``KERAS_BACKEND`` names one: the
