@@ -12,6 +12,7 @@ of keras-lt models without further imports.
 
 from keras_lt.version import __version__
 from keras_lt import backbones, layers, losses, models  # noqa: F401  (registers the classes)
+from keras_lt.utils import schedules  # noqa: F401  (learning-rate schedules in saved optimizers)
 from keras_lt.models import LTClassifier, LTImageClassifier  # noqa: F401
 
 _LAZY = {

@@ -4,7 +4,9 @@ publishing, predict and fine-tuning. A tiny ResNet-20 trained for one epoch on t
 long-tailed digits stands in for a zoo checkpoint."""
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 
 import keras
@@ -658,3 +660,24 @@ def test_the_packaged_zoo_index_is_current(monkeypatch):
     # a packaged recipe by name resolves like its file
     assert load_config("bccl-resnet32-cifar10lt-if50") == load_config(
         ROOT / "zoo_configs" / "bccl-resnet32-cifar10lt-if50.yaml")
+
+
+def test_import_keras_lt_registers_every_serializable_class():
+    """No lazy gaps: every Keras class keras-lt registers (layers, models, schedules,
+    initializers) is known to Keras' deserialization right after ``import keras_lt``."""
+    walk = ("import importlib, inspect, pkgutil, keras, keras_lt\n"
+            "for m in pkgutil.walk_packages(keras_lt.__path__, 'keras_lt.'):\n"
+            "    mod = importlib.import_module(m.name)\n"
+            "    for obj in vars(mod).values():\n"
+            "        if inspect.isclass(obj) and obj.__module__ == mod.__name__:\n"
+            "            name = keras.saving.get_registered_name(obj)\n"
+            "            if name.startswith('keras_lt>'): print(name)\n")
+    check = ("import sys, keras, keras_lt\n"
+             "print([n for n in sys.argv[1:] if keras.saving.get_registered_object(n) is None])")
+    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend())
+    names = subprocess.run([sys.executable, "-c", walk], capture_output=True, text=True, env=env,
+                           check=True, timeout=300).stdout.split()
+    assert "keras_lt>LTImageClassifier" in names and "keras_lt>ImagePreprocessor" in names
+    out = subprocess.run([sys.executable, "-c", check, *names], capture_output=True, text=True,
+                         env=env, check=True, timeout=300).stdout
+    assert out.strip() == "[]"
